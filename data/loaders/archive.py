@@ -1,0 +1,79 @@
+"""The raw Weibo trending archive: one JSON list of {url, title} per day, unlabeled."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+
+from qinglang.data.errors import DataError
+
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+
+
+@dataclass
+class Archive:
+    """`entries`: one row per (day, title) with its rank where known; `titles`: distinct
+    titles with first/last seen day, days on the list and best (lowest) known rank."""
+
+    entries: pd.DataFrame
+    titles: pd.DataFrame
+    problems: list[str] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+
+
+def band_rank(url: str) -> int | None:
+    """The trending rank Weibo put in the url's `band_rank` parameter, if any."""
+    values = parse_qs(urlsplit(url or "").query).get("band_rank")
+    if values and values[0].isdigit():
+        return int(values[0])
+    return None
+
+
+def load_trending_archive(folder: str | Path, date_from: date | None = None, date_to: date | None = None) -> Archive:
+    """Read day files; a file that is empty or malformed is reported in `problems` and
+    skipped, so one bad day never loses the rest."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("archive folder not found", file=str(folder))
+    days, titles, ranks, problems, dropped = [], [], [], [], Counter()
+    for path in sorted(folder.iterdir()):
+        m = _DAY_FILE.match(path.name)
+        if not m:
+            continue
+        day = date.fromisoformat(m.group(1))
+        if (date_from and day < date_from) or (date_to and day > date_to):
+            continue
+        try:
+            records = json.loads(path.read_text("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: skipped, not valid JSON ({exc})")
+            continue
+        if not isinstance(records, list) or not records:
+            problems.append(f"{path}: skipped, expected a non-empty JSON list")
+            continue
+        for i, rec in enumerate(records, start=1):
+            title = rec.get("title") if isinstance(rec, dict) else None
+            if not isinstance(title, str) or not title.strip():
+                dropped["entry without a title"] += 1
+                continue
+            days.append(day)
+            titles.append(title.strip())
+            ranks.append(band_rank(rec.get("url", "")))
+    entries = pd.DataFrame({"day": pd.to_datetime(days), "title": titles, "rank": pd.array(ranks, dtype="Int32")})
+    grouped = entries.groupby("title", sort=False)
+    distinct = pd.DataFrame(
+        {
+            "first_seen": grouped["day"].min(),
+            "last_seen": grouped["day"].max(),
+            "days": grouped["day"].nunique(),
+            "best_rank": grouped["rank"].min(),
+        }
+    ).reset_index()
+    return Archive(entries, distinct, problems, dropped)

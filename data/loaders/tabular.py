@@ -1,0 +1,140 @@
+"""Labeled CSV / Parquet / JSONL files a data scientist brings, in the canonical format:
+a text column, optional `split`, `source` and `id`, and one 0/1/blank column per category."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from qinglang.data.errors import DataError
+from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key
+from qinglang.data.taxonomy import Taxonomy
+
+META_COLUMNS = ("id", "split", "source")
+_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def table_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(f"unsupported file type {suffix!r}; use one of {sorted(_FORMATS)}", file=str(path))
+    return _FORMATS[suffix]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read any supported table with every column as text, so label checks see the raw values."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", file=str(path))
+    fmt = table_format(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_json(path, lines=True, dtype=False)
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
+        raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
+
+
+def _label(value: object) -> int | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = str(value).strip().lower()
+    if text in ("", "nan", "none"):
+        return None
+    if text in ("1", "1.0", "true"):
+        return 1
+    if text in ("0", "0.0", "false"):
+        return 0
+    raise ValueError(value)
+
+
+def read_labeled_file(
+    path: str | Path,
+    taxonomy: Taxonomy,
+    *,
+    source: str | None = None,
+    text_column: str = "text",
+    extra_columns: tuple[str, ...] = (),
+    strict: bool = True,
+) -> tuple[pd.DataFrame, Counter]:
+    """Read a canonical labeled file and check every row.
+
+    Strict (the default) fails on the first bad row; otherwise bad rows are dropped and
+    counted by reason. Either way a conflicting duplicate text is an error: it means the
+    file contradicts itself, which no choice of ours can repair."""
+    path = Path(path)
+    raw = read_table(path)
+    if text_column not in raw.columns:
+        raise DataError(f"missing text column {text_column!r}; found {list(raw.columns)}", file=str(path))
+    allowed = {text_column, *META_COLUMNS, *extra_columns}
+    unknown = [c for c in raw.columns if c not in allowed and c not in taxonomy]
+    if unknown:
+        raise DataError(
+            f"unknown category column(s) {unknown}: not in the taxonomy ({', '.join(taxonomy.keys)}); "
+            "add them to the taxonomy or drop them",
+            file=str(path),
+        )
+    categories = [k for k in taxonomy.keys if k in raw.columns]
+    if not categories:
+        raise DataError(f"no category column; expected some of {taxonomy.keys}", file=str(path))
+    first_row = 2 if table_format(path) in ("csv", "tsv") else 1
+    dropped: Counter = Counter()
+    keep = []
+    labels = {k: [] for k in categories}
+    for i, rec in enumerate(raw.itertuples(index=False)):
+        row = dict(zip(raw.columns, rec))
+        problem = None
+        text = row[text_column]
+        if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
+            problem = "empty text"
+        elif "split" in row and row["split"] is not None and not pd.isna(row["split"]) and str(row["split"]) not in SPLITS:
+            problem = f"split {row['split']!r} is not one of {list(SPLITS)}"
+        parsed = {}
+        for k in categories:
+            try:
+                parsed[k] = _label(row[k])
+            except ValueError:
+                problem = problem or f"column {k!r}: value {row[k]!r} is not 0, 1 or blank"
+        if problem:
+            if strict:
+                raise DataError(problem, file=str(path), row=i + first_row)
+            dropped[problem.split(":")[0] if problem.startswith("column") else problem] += 1
+            continue
+        keep.append(i)
+        for k in categories:
+            labels[k].append(parsed[k])
+    out = pd.DataFrame({"text": raw[text_column].iloc[keep].astype(str).str.strip().to_numpy()})
+    out["source"] = (
+        raw["source"].iloc[keep].astype(str).to_numpy() if "source" in raw.columns and source is None else (source or path.stem)
+    )
+    out["split"] = raw["split"].iloc[keep].to_numpy() if "split" in raw.columns else None
+    out["split"] = out["split"].where(out["split"].notna(), None)
+    for col in ("id", *extra_columns):
+        if col in raw.columns:
+            out[col] = raw[col].iloc[keep].to_numpy()
+    for k in taxonomy.keys:
+        out[k] = pd.array(labels[k] if k in labels else [None] * len(out), dtype=LABEL_DTYPE)
+    _check_conflicts(out, categories, path, [i + first_row for i in keep])
+    return out, dropped
+
+
+def _check_conflicts(frame: pd.DataFrame, categories: list[str], path: Path, rows: list[int]) -> None:
+    keys = frame["text"].map(dedup_key)
+    for key, idx in frame.groupby(keys, sort=False).indices.items():
+        if len(idx) < 2:
+            continue
+        for k in categories:
+            values = frame[k].iloc[idx].dropna().unique()
+            if len(values) > 1:
+                lines = ", ".join(str(rows[j]) for j in idx)
+                raise DataError(
+                    f"the same text (rows {lines}) has conflicting labels for {k!r}: {frame['text'].iloc[idx[0]]!r}",
+                    file=str(path),
+                    row=rows[idx[0]],
+                )

@@ -1,0 +1,127 @@
+"""The category list as data: read once from taxonomy.yaml, shared by training, evaluation
+and serving so no category list is ever typed twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from qinglang.data.errors import DataError
+
+DEFAULT_TAXONOMY = "taxonomy.yaml"
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    name_zh: str
+    group: str
+    definition: str
+    not_: str = ""
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    groups: Mapping[str, str]
+    categories: tuple[Category, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [c.key for c in self.categories]
+
+    def __getitem__(self, key: str) -> Category:
+        for c in self.categories:
+            if c.key == key:
+                return c
+        raise KeyError(f"unknown category {key!r}; the taxonomy has {', '.join(self.keys)}")
+
+    def __contains__(self, key: object) -> bool:
+        return any(c.key == key for c in self.categories)
+
+    def speaks_for(self, source: str) -> dict[str, frozenset[str]]:
+        """Categories a named source annotates, each with the native labels that mean positive."""
+        return {c.key: frozenset(c.sources[source]) for c in self.categories if source in c.sources}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "groups": dict(self.groups),
+            "categories": [
+                {
+                    "key": c.key,
+                    "name_zh": c.name_zh,
+                    "group": c.group,
+                    "definition": c.definition,
+                    "not": c.not_,
+                    "sources": {s: list(v) for s, v in c.sources.items()},
+                }
+                for c in self.categories
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], origin: str = "taxonomy") -> "Taxonomy":
+        if not isinstance(raw, Mapping) or "categories" not in raw:
+            raise DataError("expected a mapping with a 'categories' list", file=origin)
+        groups = dict(raw.get("groups") or {"low-value": "低价值", "harmful": "有害"})
+        seen: set[str] = set()
+        cats = []
+        for i, entry in enumerate(raw["categories"] or [], start=1):
+            where = f"category #{i}"
+            if not isinstance(entry, Mapping):
+                raise DataError(f"{where}: expected a mapping", file=origin)
+            for req in ("key", "name_zh", "group", "definition"):
+                if not entry.get(req):
+                    raise DataError(f"{where}: missing field {req!r}", file=origin)
+            key = str(entry["key"])
+            if not key.isidentifier() or key != key.lower():
+                raise DataError(f"{where}: key {key!r} must be a lower-case identifier", file=origin)
+            if key in seen:
+                raise DataError(f"{where}: duplicate key {key!r}", file=origin)
+            if entry["group"] not in groups:
+                raise DataError(
+                    f"{where} ({key}): group {entry['group']!r} is not one of {sorted(groups)}",
+                    file=origin,
+                )
+            sources = {}
+            for src, labels in (entry.get("sources") or {}).items():
+                if not isinstance(labels, list):
+                    raise DataError(f"{where} ({key}): sources.{src} must be a list", file=origin)
+                sources[str(src)] = tuple(str(v) for v in labels)
+            seen.add(key)
+            cats.append(
+                Category(
+                    key=key,
+                    name_zh=str(entry["name_zh"]),
+                    group=str(entry["group"]),
+                    definition=" ".join(str(entry["definition"]).split()),
+                    not_=" ".join(str(entry.get("not", "")).split()),
+                    sources=sources,
+                )
+            )
+        if not cats:
+            raise DataError("the taxonomy has no categories", file=origin)
+        return cls(version=str(raw.get("version", "")), groups=groups, categories=tuple(cats))
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Read a taxonomy file; with no path, the one shipped in this package."""
+    if path is None:
+        text = resources.files("qinglang.data").joinpath(DEFAULT_TAXONOMY).read_text("utf-8")
+        origin = DEFAULT_TAXONOMY
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise DataError("taxonomy file not found", file=str(p))
+        text, origin = p.read_text("utf-8"), str(p)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DataError(f"not valid YAML: {exc}", file=origin) from exc
+    return Taxonomy.from_dict(raw, origin)

@@ -1,0 +1,1 @@
+"""Estimators and decision thresholds; depends on the data and features layers only."""

@@ -1,0 +1,71 @@
+"""The deployable unit: a fitted classifier with the taxonomy it was trained on and the
+run's metadata, saved as one file so names, groups and thresholds cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from qinglang.data.taxonomy import Taxonomy
+from qinglang.features.normalize import as_text_list
+from qinglang.models.multilabel import MultiCategoryClassifier
+
+BUNDLE_FILE = "qinglang-model.joblib"
+
+
+@dataclass
+class ModelBundle:
+    classifier: MultiCategoryClassifier
+    taxonomy: Taxonomy
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if list(self.classifier.categories_) != self.taxonomy.keys:
+            raise ValueError(
+                f"classifier categories {self.classifier.categories_} differ from the taxonomy's {self.taxonomy.keys}"
+            )
+
+    @property
+    def categories(self) -> list[str]:
+        return self.taxonomy.keys
+
+    def score_columns(self) -> list[str]:
+        return [f"{p}_{k}" for k in self.categories for p in ("score", "flag")]
+
+    def score_frame(self, texts) -> pd.DataFrame:
+        """For every category K: `score_K` (calibrated probability; NaN when K was not
+        trained) and `flag_K` (0/1 at K's stored threshold)."""
+        texts = as_text_list(texts)
+        proba = self.classifier.predict_proba(texts) if texts else np.zeros((0, len(self.categories)))
+        flags = self.classifier.flags(proba)
+        data = {}
+        for j, key in enumerate(self.categories):
+            data[f"score_{key}"] = proba[:, j]
+            data[f"flag_{key}"] = flags[:, j]
+        return pd.DataFrame(data)
+
+    def warm_up(self) -> "ModelBundle":
+        """Load the jieba dictionary and run one prediction so the first request is fast."""
+        self.classifier.predict_proba(["预热"])
+        return self
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / BUNDLE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path, compress=3)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> "ModelBundle":
+        path = Path(path)
+        if path.is_dir():
+            path = path / BUNDLE_FILE
+        bundle = joblib.load(path)
+        if not isinstance(bundle, ModelBundle):
+            raise TypeError(f"{path} holds a {type(bundle).__name__}, not a qinglang ModelBundle")
+        return bundle

@@ -1,0 +1,172 @@
+"""One calibrated binary classifier per category, behind one scikit-learn estimator.
+
+Each category is fitted only on rows where its label is known (NaN = unknown). For each,
+out-of-fold decision scores from stratified cross-validation serve twice: to fit a Platt
+(sigmoid) calibrator, and to choose the decision threshold. That uses every labeled row
+for validation, which matters for categories with a few dozen positives. The final linear
+model is refit on all known rows. Coefficients of all categories are stacked into one
+matrix so prediction is one sparse product, whatever the number of categories.
+
+Category names, groups and thresholds are fitted attributes: they travel with the pickled
+estimator, so a served model cannot disagree with the taxonomy it was trained on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from qinglang.features.normalize import as_text_list
+from qinglang.models.thresholds import ThresholdRule, choose_threshold
+
+
+@dataclass
+class CategoryFit:
+    """What fitting learned about one category, including why it was not trained."""
+
+    key: str
+    trained: bool
+    n_known: int
+    n_positive: int
+    threshold: float | None = None
+    threshold_rule_met: bool | None = None
+    validation_ap: float | None = None
+    validation_precision: float | None = None
+    validation_recall: float | None = None
+    validation_f1: float | None = None
+    reason: str = ""
+
+
+def _fit_one(X, y, key, C, class_weight, cv_folds, rule, seed, max_iter):
+    base = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=max_iter, random_state=seed)
+    n_pos = int(y.sum())
+    folds = StratifiedKFold(n_splits=min(cv_folds, n_pos, len(y) - n_pos), shuffle=True, random_state=seed)
+    oof = cross_val_predict(base, X, y, cv=folds, method="decision_function")
+    platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof.reshape(-1, 1), y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    oof_prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
+    threshold, met = choose_threshold(y, oof_prob, rule)
+    flags = (oof_prob >= threshold).astype(int)
+    final = clone(base).fit(X, y)
+    info = CategoryFit(
+        key=key,
+        trained=True,
+        n_known=len(y),
+        n_positive=n_pos,
+        threshold=threshold,
+        threshold_rule_met=met,
+        validation_ap=float(average_precision_score(y, oof_prob)),
+        validation_precision=float(precision_score(y, flags, zero_division=0)),
+        validation_recall=float(recall_score(y, flags)),
+        validation_f1=float(f1_score(y, flags)),
+    )
+    return final.coef_.ravel().astype(np.float32), float(final.intercept_[0]), a, b, info
+
+
+class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
+    """Texts in, one calibrated probability per category out.
+
+    `fit(texts, Y)`: Y is a (n, K) array or DataFrame of 1 / 0 / NaN (unknown), columns in
+    the order of `categories`. A category with fewer than `min_positives` known positives
+    (or negatives) is not trained: its probability is NaN and it is never flagged, and
+    `category_fits_` says why."""
+
+    def __init__(
+        self,
+        vectorizer,
+        categories: list[str],
+        groups: dict[str, str] | None = None,
+        C: float = 4.0,
+        class_weight: str | None = "balanced",
+        cv_folds: int = 5,
+        min_positives: int = 10,
+        threshold_rule: ThresholdRule = ThresholdRule(),
+        max_iter: int = 1000,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.vectorizer = vectorizer
+        self.categories = categories
+        self.groups = groups
+        self.C = C
+        self.class_weight = class_weight
+        self.cv_folds = cv_folds
+        self.min_positives = min_positives
+        self.threshold_rule = threshold_rule
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, Y):
+        texts = as_text_list(X)
+        Y = np.asarray(Y.to_numpy(dtype="float64", na_value=np.nan) if isinstance(Y, pd.DataFrame) else Y, dtype="float64")
+        if Y.shape != (len(texts), len(self.categories)):
+            raise ValueError(f"Y has shape {Y.shape}; expected ({len(texts)}, {len(self.categories)})")
+        if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
+            raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
+        self.categories_ = list(self.categories)
+        self.groups_ = dict(self.groups or {})
+        self.vectorizer_ = clone(self.vectorizer).fit(texts)
+        features = self.vectorizer_.transform(texts).tocsr()
+        jobs, fits = [], {}
+        for j, key in enumerate(self.categories_):
+            known = ~np.isnan(Y[:, j])
+            y = Y[known, j].astype(int)
+            n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+            if min(n_pos, n_neg) < self.min_positives:
+                fits[key] = CategoryFit(
+                    key, False, len(y), n_pos,
+                    reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {self.min_positives} of each)",
+                )
+                continue
+            jobs.append((j, key, features[known], y))
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_one)(Xk, y, key, self.C, self.class_weight, self.cv_folds, self.threshold_rule, self.random_state, self.max_iter)
+            for _, key, Xk, y in jobs
+        )
+        n_features = features.shape[1]
+        K = len(self.categories_)
+        self.coef_ = np.zeros((n_features, K), dtype=np.float32)
+        self.intercept_ = np.zeros(K)
+        self.calibration_ = np.zeros((K, 2))
+        self.thresholds_ = np.full(K, np.inf)
+        self.trained_ = np.zeros(K, dtype=bool)
+        for (j, key, _, _), (coef, intercept, a, b, info) in zip(jobs, results):
+            self.coef_[:, j] = coef
+            self.intercept_[j] = intercept
+            self.calibration_[j] = (a, b)
+            self.thresholds_[j] = info.threshold
+            self.trained_[j] = True
+            fits[key] = info
+        self.category_fits_ = {k: fits[k] for k in self.categories_}
+        self.classes_ = np.array(self.categories_)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        features = self.vectorizer_.transform(as_text_list(X))
+        return np.asarray(features @ self.coef_) + self.intercept_
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, K) calibrated probabilities; NaN for categories that were not trained."""
+        z = self.decision_function(X)
+        a, b = self.calibration_[:, 0], self.calibration_[:, 1]
+        proba = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        proba[:, ~self.trained_] = np.nan
+        return proba
+
+    def predict(self, X) -> np.ndarray:
+        """(n, K) 0/1 flags at each category's stored threshold."""
+        return self.flags(self.predict_proba(X))
+
+    def flags(self, proba: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (np.nan_to_num(proba, nan=-1.0) >= self.thresholds_).astype(np.int8)
+
+    def fit_summary(self) -> list[dict]:
+        return [asdict(f) for f in self.category_fits_.values()]

@@ -1,0 +1,25 @@
+"""The MLflow pyfunc that serves a ModelBundle: a DataFrame with a `text` column in, the
+`score_K` / `flag_K` columns of every category out."""
+
+from __future__ import annotations
+
+import mlflow.pyfunc
+import pandas as pd
+
+from qinglang.models.bundle import ModelBundle
+
+ARTIFACT_KEY = "bundle"
+
+
+class QinglangPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY]).warm_up()
+
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+        if isinstance(model_input, pd.DataFrame):
+            if "text" not in model_input.columns:
+                raise ValueError(f"input needs a 'text' column; got {list(model_input.columns)}")
+            texts = model_input["text"]
+        else:
+            texts = model_input
+        return self.bundle.score_frame(texts)

@@ -1,0 +1,117 @@
+"""The `qinglang` command: train, score, evaluate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from qinglang.data.errors import DataError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="qinglang (清朗): flag low-value and harmful Chinese content.")
+
+DataDirOption = typer.Option(None, "--data-dir", envvar="QINGLANG_DATA_DIR", help="Folder of the public corpora (default: $QINGLANG_DATA_DIR; neither: the shipped demo set).")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("mlflow", "alembic", "urllib3", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", help="Training config YAML (default: the shipped default.yaml)."),
+    data_dir: Optional[Path] = DataDirOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="Also keep the report and metrics in this folder."),
+    no_register: bool = typer.Option(False, "--no-register", help="Log the model without registering it."),
+) -> None:
+    """Train on the configured corpora, evaluate on held-out splits, log to MLflow, register."""
+    from qinglang.training.config import load_config
+    from qinglang.training.train import train as run_training
+
+    _setup_logging()
+    try:
+        cfg = load_config(config)
+        if data_dir is not None and not data_dir.is_dir():
+            _fail(f"data directory not found: {data_dir}")
+        result = run_training(cfg, data_dir, out, register=not no_register)
+    except DataError as exc:
+        _fail(str(exc))
+    typer.echo(f"run: {result.run_id}")
+    typer.echo(f"model: {result.model_uri}")
+    if result.registered_version:
+        typer.echo(f"registered: models:/{cfg.mlflow.registered_model}@{cfg.mlflow.alias} (version {result.registered_version})")
+    typer.echo(f"report: {result.out_dir / 'report.md'}")
+    shown = result.results[(result.results["source"] == "all") | (result.results["split"] == "test")] if not result.results.empty else result.results
+    _print_summary(shown)
+
+
+def _print_summary(results) -> None:
+    if results.empty:
+        return
+    ok = results[(results["status"] == "ok") & ~results["category"].str.startswith("_")]
+    for rec in ok.itertuples(index=False):
+        typer.echo(f"  {rec.split:5} {rec.source:24} {rec.category:17} n={rec.n:6} pos={rec.support:5} P={rec.precision:.3f} R={rec.recall:.3f} F1={rec.f1:.3f} acc={rec.accuracy:.3f} AP={rec.average_precision:.3f}")
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
+    input: Path = typer.Option(..., "--input", help="CSV, TSV, Parquet or JSONL file."),
+    output: Path = typer.Option(..., "--output", help="Output file; its type follows its extension."),
+    text_column: str = typer.Option("text", "--text-column"),
+) -> None:
+    """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
+    from qinglang.serve.loading import ModelLoadError, load_bundle
+    from qinglang.serve.scoring import score_file
+
+    try:
+        bundle = load_bundle(model)
+        n = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty())
+    except (DataError, ModelLoadError) as exc:
+        _fail(str(exc))
+    typer.echo(f"scored {n} rows → {output}")
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
+    data: Path = typer.Option(..., "--data", help="Labeled file in the canonical format (text + category columns)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here as JSON."),
+    text_column: str = typer.Option("text", "--text-column"),
+) -> None:
+    """Metrics per category on a labeled file."""
+    from qinglang.data.loaders.tabular import read_labeled_file
+    from qinglang.serve.loading import ModelLoadError, load_bundle
+    from qinglang.training.evaluate import evaluate_table
+
+    try:
+        bundle = load_bundle(model)
+        frame, _ = read_labeled_file(data, bundle.taxonomy, text_column=text_column)
+    except (DataError, ModelLoadError) as exc:
+        _fail(str(exc))
+    frame["split"] = frame["split"].fillna("test")
+    scores = bundle.classifier.predict_proba(frame["text"])
+    results = evaluate_table(frame, scores, bundle.classifier.flags(scores), bundle.categories, bundle.classifier.trained_)
+    _print_summary(results)
+    skipped = results[results["status"] != "ok"]
+    for rec in skipped.itertuples(index=False):
+        typer.echo(f"  {rec.split:5} {rec.source:24} {rec.category:17} n={rec.n} pos={rec.support}: {rec.status}")
+    if json_out:
+        json_out.write_text(json.dumps(json.loads(results.to_json(orient="records")), indent=2, ensure_ascii=False), "utf-8")
+        typer.echo(f"metrics → {json_out}")
+
+
+if __name__ == "__main__":
+    app()

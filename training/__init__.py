@@ -1,0 +1,1 @@
+"""Config, fitting, evaluation, reports and MLflow tracking."""

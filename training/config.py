@@ -1,0 +1,128 @@
+"""The training config: one YAML file decides sources, features, model, thresholds and
+seed. Validated on load so a typo fails with the field's name, before any work starts."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qinglang.data.errors import DataError
+from qinglang.data.loaders import REGISTRY
+from qinglang.data.schema import SPLITS
+
+DEFAULT_CONFIG = "default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSpec(_Strict):
+    path: Path
+    source: str | None = None
+    text_column: str = "text"
+
+
+class DataSection(_Strict):
+    corpora: list[str] = Field(default_factory=lambda: list(REGISTRY))
+    files: list[FileSpec] = Field(default_factory=list)
+    fit_splits: list[Literal["train", "dev", "test"]] = ["train"]
+    eval_splits: list[Literal["train", "dev", "test"]] = ["dev", "test"]
+    dev_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.2, ge=0, lt=1)
+    max_rows_per_source: int | None = Field(None, gt=0)
+
+    @field_validator("corpora")
+    @classmethod
+    def _known_corpora(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown corpora {unknown}; known: {sorted(REGISTRY)}")
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "DataSection":
+        if set(self.fit_splits) & set(self.eval_splits):
+            raise ValueError(f"fit_splits {self.fit_splits} and eval_splits {self.eval_splits} overlap: a model may not be evaluated on data it was fitted on")
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise ValueError("dev_fraction + test_fraction must be below 1")
+        return self
+
+
+class FeatureSection(_Strict):
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (1, 3)
+    min_df: int = Field(2, ge=1)
+    max_word_features: int | None = Field(200_000, gt=0)
+    max_char_features: int | None = Field(300_000, gt=0)
+    sublinear_tf: bool = True
+    max_chars: int = Field(2000, gt=0)
+    user_dict: Path | None = None
+    hmm: bool = True
+
+
+class ModelSection(_Strict):
+    C: float = Field(4.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    cv_folds: int = Field(5, ge=2)
+    min_positives: int = Field(10, ge=2)
+    max_iter: int = Field(1000, gt=0)
+    n_jobs: int | None = -1
+
+
+class ThresholdSection(_Strict):
+    strategy: Literal["f1", "precision", "recall"] = "f1"
+    target: float | None = Field(None, gt=0, le=1)
+
+
+class MlflowSection(_Strict):
+    experiment: str = "qinglang"
+    registered_model: str = "qinglang"
+    alias: str = "candidate"
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    taxonomy: Path | None = None
+    data: DataSection = DataSection()
+    features: FeatureSection = FeatureSection()
+    model: ModelSection = ModelSection()
+    thresholds: ThresholdSection = ThresholdSection()
+    mlflow: MlflowSection = MlflowSection()
+
+    def flat(self) -> dict[str, str]:
+        """Dotted parameters for MLflow (`model.C` = "4.0")."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = str(value)
+
+        walk("", self.model_dump(mode="json"))
+        return out
+
+
+def load_config(path: str | Path | None = None) -> TrainConfig:
+    """Read a config file; with no path, the default shipped with the package."""
+    if path is None:
+        text, origin = resources.files("qinglang.training").joinpath("configs", DEFAULT_CONFIG).read_text("utf-8"), DEFAULT_CONFIG
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise DataError("config file not found", file=str(p))
+        text, origin = p.read_text("utf-8"), str(p)
+    try:
+        raw = yaml.safe_load(text) or {}
+        return TrainConfig.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise DataError(f"not valid YAML: {exc}", file=origin) from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise DataError(f"invalid config: {problems}", file=origin) from exc

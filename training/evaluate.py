@@ -1,0 +1,107 @@
+"""Metrics per category on labeled held-out rows, per source and pooled.
+
+Only rows where a category is known count for it. A category that was not trained, or
+has no positives in a slice, is reported as such rather than given a made-up number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+ALL_SOURCES = "all"
+METRICS = ("n", "support", "precision", "recall", "f1", "accuracy", "macro_f1_2class", "average_precision")
+
+
+def _binary_metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, float]:
+    tp = int(((flag == 1) & (y == 1)).sum())
+    fp = int(((flag == 1) & (y == 0)).sum())
+    fn = int(((flag == 0) & (y == 1)).sum())
+    tn = int(((flag == 0) & (y == 0)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    f1_neg = 2 * tn / (2 * tn + fn + fp) if tn + fn + fp else float("nan")
+    return {
+        "n": len(y),
+        "support": int(y.sum()),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / len(y),
+        "macro_f1_2class": float(np.nanmean([f1, f1_neg])) if len(y) else float("nan"),
+        "average_precision": float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else float("nan"),
+    }
+
+
+def evaluate_slice(labels: pd.DataFrame, scores: np.ndarray, flags: np.ndarray, categories: list[str], trained: np.ndarray) -> pd.DataFrame:
+    """One row per category plus `_micro` and `_macro` (over categories with positives)."""
+    rows = []
+    for j, key in enumerate(categories):
+        y = labels[key].to_numpy(dtype="float64", na_value=np.nan)
+        known = ~np.isnan(y)
+        if not known.any():
+            continue
+        yk = y[known].astype(int)
+        base = {"category": key, "n": int(known.sum()), "support": int(yk.sum())}
+        if not trained[j]:
+            rows.append({**base, "status": "not trained"})
+            continue
+        rows.append({**_binary_metrics(yk, scores[known, j], flags[known, j]), "category": key, "status": "ok" if yk.sum() else "no positives"})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    scored = table[table["status"] == "ok"]
+    if not scored.empty:
+        tp, fp, fn = scored["tp"].sum(), scored["fp"].sum(), scored["fn"].sum()
+        micro = {
+            "category": "_micro", "status": "ok", "n": int(scored["n"].sum()), "support": int(scored["support"].sum()),
+            "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
+        }
+        macro = {"category": "_macro", "status": "ok", "n": int(scored["n"].sum()), "support": int(scored["support"].sum())}
+        for m in ("precision", "recall", "f1", "average_precision"):
+            macro[m] = float(scored[m].mean())
+        table = pd.concat([table, pd.DataFrame([micro, macro])], ignore_index=True)
+    return table
+
+
+def evaluate_table(
+    table: pd.DataFrame,
+    scores: np.ndarray,
+    flags: np.ndarray,
+    categories: list[str],
+    trained: np.ndarray,
+    splits: list[str] | None = None,
+) -> pd.DataFrame:
+    """Metrics for every (split, source) and for each split pooled over sources (`all`)."""
+    results = []
+    split_col = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
+    source_col = table["source"] if "source" in table.columns else pd.Series("data", index=table.index)
+    for split in splits or sorted(split_col.unique()):
+        in_split = (split_col == split).to_numpy()
+        sources = sorted(source_col[in_split].unique())
+        scopes = [(s, in_split & (source_col == s).to_numpy()) for s in sources]
+        if len(sources) > 1:
+            scopes.append((ALL_SOURCES, in_split))
+        for source, mask in scopes:
+            part = evaluate_slice(table.loc[mask], scores[mask], flags[mask], categories, trained)
+            if not part.empty:
+                part.insert(0, "source", source)
+                part.insert(0, "split", split)
+                results.append(part)
+    columns = ["split", "source", "category", "status", *METRICS, "tp", "fp", "fn"]
+    return pd.concat(results, ignore_index=True).reindex(columns=columns) if results else pd.DataFrame(columns=columns)
+
+
+def metrics_for_mlflow(results: pd.DataFrame) -> dict[str, float]:
+    """`{split}.{source}.{category}.{metric}` → value, finite values only."""
+    out = {}
+    for rec in results.to_dict("records"):
+        for m in METRICS:
+            v = rec.get(m)
+            if v is not None and not pd.isna(v):
+                out[f"{rec['split']}.{rec['source']}.{rec['category']}.{m}"] = float(v)
+    return out

@@ -1,0 +1,55 @@
+"""MLflow set-up and the provenance every run records: code version and environment."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+
+TRACKED_PACKAGES = ("qinglang", "scikit-learn", "jieba", "pandas", "numpy", "scipy", "joblib", "mlflow", "pyarrow")
+
+
+def configure_tracking() -> str:
+    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    return uri
+
+
+def git_state(start: Path | None = None) -> dict[str, str]:
+    """Commit and dirty flag of the code that ran (from the installed source tree)."""
+    where = start or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def environment() -> dict[str, str]:
+    env = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in TRACKED_PACKAGES:
+        try:
+            env[f"version.{name}"] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            env[f"version.{name}"] = "not installed"
+    return env
+
+
+def runtime_requirements() -> list[str]:
+    """Pinned pip requirements of the served model (qinglang's own code ships with it)."""
+    pins = []
+    for name in ("scikit-learn", "jieba", "pandas", "numpy", "scipy", "joblib", "pyyaml", "mlflow"):
+        pins.append(f"{name}=={metadata.version(name)}")
+    return pins

@@ -1,0 +1,192 @@
+"""One training run, end to end: assemble data, fit, evaluate on held-out splits, write
+the report, and log everything to MLflow with the model registered under an alias."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+import qinglang.data
+import qinglang.features
+import qinglang.models
+from qinglang.data.dataset import Dataset, FileSource, build_dataset
+from qinglang.data.taxonomy import load_taxonomy
+from qinglang.features.tokenizer import JiebaTokenizer
+from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
+from qinglang.models.bundle import ModelBundle
+from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
+from qinglang.models.thresholds import ThresholdRule
+from qinglang.training.config import TrainConfig
+from qinglang.training.evaluate import evaluate_table, metrics_for_mlflow
+from qinglang.training.report import plot_pr_curves, write_report
+from qinglang.training.tracking import configure_tracking, environment, git_state, runtime_requirements
+
+log = logging.getLogger("qinglang.train")
+DEMO_FILE = "demo/demo.csv"
+INPUT_EXAMPLE = ["某顶流明星机场私服曝光", "明天全国大部分地区有雨"]
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    registered_version: str | None
+    results: pd.DataFrame
+    out_dir: Path
+    bundle: ModelBundle
+    dataset: Dataset
+
+
+def demo_path() -> Path:
+    return Path(str(resources.files("qinglang.data").joinpath(DEMO_FILE)))
+
+
+def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Dataset, str]:
+    """The configured corpora from `data_dir`; with no data directory, the shipped demo set."""
+    files = [FileSource(f.path, f.source, f.text_column) for f in config.data.files]
+    if data_dir is None:
+        log.warning("No data directory (--data-dir / QINGLANG_DATA_DIR): training on the ILLUSTRATIVE demo set, whose metrics mean nothing.")
+        corpora, files, mode = [], [FileSource(demo_path(), "demo")], "demo"
+    else:
+        corpora, mode = config.data.corpora, "corpora"
+    dataset = build_dataset(
+        taxonomy,
+        data_dir=data_dir,
+        corpora=corpora,
+        files=files,
+        dev_fraction=config.data.dev_fraction,
+        test_fraction=config.data.test_fraction,
+        max_rows_per_source=config.data.max_rows_per_source,
+    )
+    return dataset, mode
+
+
+def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
+    f = config.features
+    settings = FeatureSettings(
+        word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, min_df=f.min_df, max_word_features=f.max_word_features,
+        max_char_features=f.max_char_features, sublinear_tf=f.sublinear_tf, max_chars=f.max_chars,
+    )
+    m = config.model
+    return MultiCategoryClassifier(
+        build_vectorizer(settings, JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm)),
+        taxonomy.keys,
+        groups={c.key: c.group for c in taxonomy.categories},
+        C=m.C,
+        class_weight=m.class_weight,
+        cv_folds=m.cv_folds,
+        min_positives=m.min_positives,
+        threshold_rule=ThresholdRule(config.thresholds.strategy, config.thresholds.target),
+        max_iter=m.max_iter,
+        n_jobs=m.n_jobs,
+        random_state=config.seed,
+    )
+
+
+def stage_code(target: Path) -> Path:
+    """Copy the layers a served model needs (data, features, models) into
+    `target/qinglang`, so the MLflow model loads where qinglang is not installed."""
+    root = target / "qinglang"
+    for pkg in (qinglang.data, qinglang.features, qinglang.models):
+        src = Path(pkg.__file__).parent
+        shutil.copytree(src, root / src.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "demo"))
+    return root
+
+
+def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True) -> TrainResult:
+    started = time.perf_counter()
+    taxonomy = load_taxonomy(config.taxonomy)
+    dataset, mode = assemble(config, data_dir, taxonomy)
+    table, keys = dataset.table, taxonomy.keys
+    fit_rows = table[table["split"].isin(config.data.fit_splits)]
+    eval_rows = table[table["split"].isin(config.data.eval_splits)].reset_index(drop=True)
+    log.info("fitting on %d rows (%s), evaluating on %d rows (%s)", len(fit_rows), config.data.fit_splits, len(eval_rows), config.data.eval_splits)
+
+    classifier = build_classifier(config, taxonomy).fit(fit_rows["text"], fit_rows[keys])
+    fit_seconds = time.perf_counter() - started
+    scores = classifier.predict_proba(eval_rows["text"]) if len(eval_rows) else None
+    results = (
+        evaluate_table(eval_rows, scores, classifier.flags(scores), keys, classifier.trained_, config.data.eval_splits)
+        if scores is not None
+        else pd.DataFrame()
+    )
+
+    fingerprint = dataset.fingerprint(keys)
+    provenance = {**git_state(), **environment()}
+    trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="qinglang-run-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    configure_tracking()
+    mlflow.set_experiment(config.mlflow.experiment)
+    with mlflow.start_run(tags={"data_mode": mode, **provenance}) as run:
+        bundle = ModelBundle(
+            classifier,
+            taxonomy,
+            {"run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode, "data_sha256": fingerprint["__all__"]["sha256"], **provenance},
+        )
+        bundle_path = bundle.save(out_dir / "bundle")
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
+        (out_dir / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8")
+        (out_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
+        (out_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
+        dataset.coverage(keys).to_csv(out_dir / "label_coverage.csv", index=False)
+        results.to_csv(out_dir / "metrics.csv", index=False)
+        (out_dir / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
+        plots = [p for split in config.data.eval_splits if (p := plot_pr_curves(eval_rows, scores, keys, classifier.trained_, split, out_dir)) if scores is not None]
+        write_report(
+            out_dir, taxonomy=taxonomy, dataset=dataset, classifier=classifier, results=results, plots=plots,
+            run_info={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
+                      "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
+                      "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},
+        )
+
+        mlflow.log_params(config.flat())
+        mlflow.log_params({f"data.rows.{s}": v["rows"] for s, v in fingerprint.items()})
+        mlflow.set_tag("data.sha256", fingerprint["__all__"]["sha256"])
+        for key, fit in classifier.category_fits_.items():
+            mlflow.set_tag(f"category.{key}", "trained" if fit.trained else f"not trained: {fit.reason}")
+            if fit.trained:
+                mlflow.log_metrics({f"validation.{key}.{m}": getattr(fit, f"validation_{m}") for m in ("precision", "recall", "f1", "ap")})
+                mlflow.log_metric(f"threshold.{key}", fit.threshold)
+        mlflow.log_metrics(metrics_for_mlflow(results))
+        mlflow.log_metric("fit_seconds", fit_seconds)
+        for path in sorted(out_dir.iterdir()):
+            if path.is_file():
+                mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
+
+        example = pd.DataFrame({"text": INPUT_EXAMPLE})
+        with tempfile.TemporaryDirectory() as code_dir:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=QinglangPyfunc(),
+                artifacts={ARTIFACT_KEY: str(bundle_path)},
+                code_paths=[str(stage_code(Path(code_dir)))],
+                signature=infer_signature(example, bundle.score_frame(INPUT_EXAMPLE)),
+                input_example=example,
+                pip_requirements=runtime_requirements(),
+                registered_model_name=config.mlflow.registered_model if register else None,
+            )
+        version = None
+        if register and info.registered_model_version is not None:
+            version = str(info.registered_model_version)
+            client = MlflowClient()
+            client.set_registered_model_alias(config.mlflow.registered_model, config.mlflow.alias, version)
+            client.set_model_version_tag(config.mlflow.registered_model, version, "data_mode", mode)
+            client.set_model_version_tag(config.mlflow.registered_model, version, "git_commit", provenance["git_commit"])
+        mlflow.log_metric("total_seconds", time.perf_counter() - started)
+    return TrainResult(run.info.run_id, info.model_uri, version, results, out_dir, bundle, dataset)
