@@ -13,10 +13,13 @@ import os
 import re
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterable
 
-import jieba
+with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
+    warnings.simplefilter("ignore")
+    import jieba
 
 from qinglang.data.errors import DataError
 

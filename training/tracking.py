@@ -15,10 +15,11 @@ TRACKED_PACKAGES = ("qinglang", "scikit-learn", "jieba", "pandas", "numpy", "sci
 
 
 def configure_tracking() -> str:
-    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory."""
+    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
+    The registry follows the tracking store unless MLFLOW_REGISTRY_URI says otherwise
+    (resolved by MLflow itself: `mlflow.set_registry_uri` would pin it for the process)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     return uri
 
 

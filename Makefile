@@ -1,0 +1,28 @@
+# Two entry points, both doing all set-up on a fresh machine (Python 3.11 + make):
+#   make train   set up .venv, train on $QINGLANG_DATA_DIR (or the demo set), evaluate, log to MLflow, register
+#   make test    set up .venv and run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: train test setup ui clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+train: $(STAMP)
+	$(VENV)/bin/qinglang train --out runs/latest $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(ARGS)
+
+ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean:
+	rm -rf $(VENV) runs mlflow.db mlruns mlartifacts .pytest_cache

@@ -1,0 +1,53 @@
+"""One small real training run shared by the end-to-end tests: real corpora slices, a
+real embedded MLflow store, the real registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from qinglang.training.config import TrainConfig
+from qinglang.training.train import train
+
+SLICE_CONFIG = {
+    "seed": 7,
+    "data": {"max_rows_per_source": 1500},
+    "model": {"cv_folds": 3, "min_positives": 8, "n_jobs": 1},
+}
+
+
+def slice_config(**overrides) -> TrainConfig:
+    raw = {**SLICE_CONFIG, **overrides}
+    return TrainConfig.model_validate(raw)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, data_dir):
+    """(TrainResult, tracking uri, work dir) for a model trained on real corpus slices."""
+    work = tmp_path_factory.mktemp("e2e")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        result = train(slice_config(), data_dir, work / "out")
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+    return result, uri, work
+
+
+@pytest.fixture(scope="session")
+def make_config():
+    return slice_config
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """argv for the installed `qinglang` command."""
+    exe = str(Path(sys.executable).with_name("qinglang"))
+    return lambda *args: [exe, *args]

@@ -1,0 +1,106 @@
+"""The estimator: partial labels, calibration, thresholds, untrained categories, pickling."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qinglang.features.tokenizer import JiebaTokenizer
+from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
+from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.models.thresholds import ThresholdRule, choose_threshold
+
+INSULTS = ["你这个傻逼", "滚你妈的蛋", "脑残东西", "垃圾人渣", "傻逼玩意儿", "去死吧废物", "蠢货闭嘴", "贱人滚"]
+NEUTRAL = ["今天天气不错", "明天有小雨", "股市今日上涨", "球队赢得比赛", "新书发布会", "地铁延误十分钟", "春节放假安排", "城市马拉松开跑"]
+RUMOURS = ["喝醋能治新冠", "明天地震请转发", "吃香蕉致癌专家证实", "某地水源被投毒", "手机辐射致死", "大蒜可以治愈癌症", "官方秘密文件曝光", "疫苗里有芯片"]
+
+
+def make_data(n_repeat=4):
+    texts, Y = [], []
+    for r in range(n_repeat):
+        for t in INSULTS:
+            texts.append(f"{t}{r}")
+            Y.append([1, np.nan])            # an abuse corpus: rumour label unknown
+        for t in NEUTRAL:
+            texts.append(f"{t}{r}")
+            Y.append([0, np.nan])
+        for t in RUMOURS:
+            texts.append(f"{t}{r}")
+            Y.append([np.nan, 1])            # a rumour corpus: abuse label unknown
+        for t in NEUTRAL[:4]:
+            texts.append(f"{t}新闻{r}")
+            Y.append([np.nan, 0])
+    return texts, np.array(Y, dtype=float)
+
+
+def make_model(**kw):
+    vec = build_vectorizer(FeatureSettings(min_df=1, max_word_features=None, max_char_features=None), JiebaTokenizer())
+    params = dict(categories=["online_violence", "disinformation"], cv_folds=3, min_positives=5, random_state=0)
+    params.update(kw)
+    return MultiCategoryClassifier(vec, **params)
+
+
+def test_fits_each_category_only_on_known_rows():
+    texts, Y = make_data()
+    model = make_model().fit(texts, Y)
+    fits = model.category_fits_
+    assert fits["online_violence"].n_known == int((~np.isnan(Y[:, 0])).sum())
+    assert fits["disinformation"].n_known == int((~np.isnan(Y[:, 1])).sum())
+    # had unknown been read as negative, rumours would be learned as "not abusive" and vice versa;
+    # fitted on known rows only, rumour texts carry no abuse evidence either way
+    proba = model.predict_proba(["你这个傻逼滚", "喝醋能治新冠吗"])
+    assert proba[0, 0] > 0.5 and proba[1, 1] > 0.5
+    assert proba.shape == (2, 2) and np.all((proba >= 0) & (proba <= 1))
+
+
+def test_thresholds_are_stored_and_used_by_predict():
+    texts, Y = make_data()
+    model = make_model().fit(texts, Y)
+    assert np.all((model.thresholds_ > 0) & (model.thresholds_ < 1))
+    proba = model.predict_proba(texts[:10])
+    np.testing.assert_array_equal(model.predict(texts[:10]), (proba >= model.thresholds_).astype(int))
+
+
+def test_category_with_too_few_positives_is_not_trained_and_never_flagged():
+    texts, Y = make_data()
+    Y[:, 1] = np.where(np.isnan(Y[:, 1]), np.nan, 0)
+    Y[0, 1] = 1
+    model = make_model().fit(texts, Y)
+    fit = model.category_fits_["disinformation"]
+    assert not fit.trained and "1 positive" in fit.reason
+    proba = model.predict_proba(["喝醋能治新冠"])
+    assert np.isnan(proba[0, 1]) and model.predict(["喝醋能治新冠"])[0, 1] == 0
+
+
+def test_accepts_a_label_dataframe_and_survives_pickling():
+    texts, Y = make_data()
+    frame = pd.DataFrame(Y, columns=["online_violence", "disinformation"]).astype("Int8")
+    model = make_model().fit(pd.Series(texts), frame)
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(clone.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_same_seed_same_model():
+    texts, Y = make_data()
+    a = make_model(random_state=7).fit(texts, Y)
+    b = make_model(random_state=7).fit(texts, Y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.thresholds_, b.thresholds_)
+
+
+@pytest.mark.parametrize("bad, message", [(lambda Y: Y[:3], "shape"), (lambda Y: np.full_like(Y, 2.0), "only 0, 1")])
+def test_bad_labels_are_refused(bad, message):
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match=message):
+        make_model().fit(texts, bad(Y))
+
+
+def test_threshold_rules():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
+    assert choose_threshold(y, s, ThresholdRule("f1")) == (0.35, True)
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0)) == (0.6, True)
+    assert choose_threshold(y, s, ThresholdRule("recall", 1.0)) == (0.35, True)
+    with pytest.raises(ValueError):
+        ThresholdRule("precision")
