@@ -1,0 +1,35 @@
+import pytest
+
+from qinglang.data.errors import DataError
+from qinglang.data.loaders import REGISTRY
+from qinglang.training.config import load_config
+
+
+def test_default_config_reads_every_corpus_and_holds_out_dev_and_test():
+    cfg = load_config()
+    assert cfg.data.corpora == list(REGISTRY) or set(cfg.data.corpora) == set(REGISTRY)
+    assert cfg.data.fit_splits == ["train"] and cfg.data.eval_splits == ["dev", "test"]
+    assert cfg.flat()["model.C"] == "4.0"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("model: {C: -1}", "model.C: Input should be greater than 0"),
+        ("model: {typo: 1}", "model.typo: Extra inputs are not permitted"),
+        ("data: {corpora: [nope]}", "unknown corpora"),
+        ("data: {fit_splits: [train, test]}", "overlap"),
+        ("thresholds: {strategy: best}", "thresholds.strategy"),
+        ("model: [1, 2", "not valid YAML"),
+    ],
+)
+def test_config_errors_name_the_field(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content, "utf-8")
+    with pytest.raises(DataError, match=message):
+        load_config(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(DataError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,34 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from qinglang.training.evaluate import evaluate_table, metrics_for_mlflow
+
+
+def test_metrics_per_source_pooled_and_unknown_rows_ignored():
+    table = pd.DataFrame(
+        {
+            "text": list("abcdef"),
+            "split": ["test"] * 6,
+            "source": ["s1", "s1", "s1", "s2", "s2", "s2"],
+            "x": pd.array([1, 0, 1, 1, 0, None], dtype="Int8"),
+            "y": pd.array([None, None, None, 0, 0, 0], dtype="Int8"),
+        }
+    )
+    scores = np.array([[0.9, 0.1], [0.2, 0.1], [0.4, 0.1], [0.8, 0.2], [0.7, 0.3], [0.99, 0.9]])
+    flags = (scores >= 0.5).astype(int)
+    res = evaluate_table(table, scores, flags, ["x", "y"], np.array([True, True]))
+    s1 = res[(res.source == "s1") & (res.category == "x")].iloc[0]
+    assert (s1.n, s1.support, s1.tp, s1.fp, s1.fn) == (3, 2, 1, 0, 1)
+    assert s1.precision == 1.0 and s1.recall == 0.5 and s1.accuracy == pytest.approx(2 / 3)
+    pooled = res[(res.source == "all") & (res.category == "x")].iloc[0]
+    assert pooled.n == 5                                  # the unknown row of s2 is not counted
+    y = res[(res.source == "s2") & (res.category == "y")].iloc[0]
+    assert y.status == "no positives"                     # reported, never given an invented F1
+    assert "test.s1.x.f1" in metrics_for_mlflow(res)
+
+
+def test_untrained_category_is_reported_as_such():
+    table = pd.DataFrame({"text": ["a", "b"], "split": "test", "source": "s", "x": pd.array([1, 0], dtype="Int8")})
+    res = evaluate_table(table, np.full((2, 1), np.nan), np.zeros((2, 1), int), ["x"], np.array([False]))
+    assert res.iloc[0].status == "not trained" and res.iloc[0].support == 1
