@@ -113,5 +113,21 @@ def evaluate(
         typer.echo(f"metrics → {json_out}")
 
 
+@app.command()
+def sources(taxonomy: Optional[Path] = typer.Option(None, "--taxonomy", help="Taxonomy YAML (default: the shipped one).")) -> None:
+    """List the corpus readers and the categories each speaks for, per the taxonomy."""
+    from qinglang.data.loaders import REGISTRY
+    from qinglang.data.taxonomy import load_taxonomy
+
+    try:
+        tax = load_taxonomy(taxonomy)
+    except DataError as exc:
+        _fail(str(exc))
+    for name, reader in sorted(REGISTRY.items()):
+        speaks = tax.speaks_for(name)
+        cats = ", ".join(f"{k} ({'/'.join(sorted(v)) or 'all negative'})" for k, v in speaks.items()) or "nothing (not used)"
+        typer.echo(f"{name:24} {reader.folder + '/':24} {reader.description}\n{'':24} speaks for: {cats}")
+
+
 if __name__ == "__main__":
     app()

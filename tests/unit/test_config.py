@@ -33,3 +33,4 @@ def test_config_errors_name_the_field(tmp_path, content, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(DataError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+

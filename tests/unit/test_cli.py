@@ -1,0 +1,26 @@
+"""The command line without a model: listing sources, refusing bad arguments."""
+
+from typer.testing import CliRunner
+
+from qinglang.serve.cli import app
+
+
+def test_sources_command_lists_what_each_corpus_speaks_for():
+    out = CliRunner().invoke(app, ["sources"])
+    assert out.exit_code == 0
+    assert "cold" in out.stdout and "online_violence (offensive)" in out.stdout
+    assert "self_harm (all negative)" in out.stdout
+
+
+def test_train_with_a_missing_data_dir_fails_cleanly(tmp_path):
+    out = CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path / "nope")])
+    assert out.exit_code == 2
+    assert "data directory not found" in out.output
+
+
+def test_train_with_a_bad_config_names_the_field(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {C: 0}", "utf-8")
+    out = CliRunner().invoke(app, ["train", "--config", str(cfg)])
+    assert out.exit_code == 2
+    assert "model.C" in out.output
