@@ -68,6 +68,7 @@ class FeatureSection(_Strict):
 class ModelSection(_Strict):
     C: float = Field(4.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
+    nb_weighting: bool = False
     cv_folds: int = Field(5, ge=2)
     min_positives: int = Field(10, ge=2)
     max_iter: int = Field(1000, gt=0)

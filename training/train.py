@@ -91,6 +91,7 @@ def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
         cv_folds=m.cv_folds,
         min_positives=m.min_positives,
         threshold_rule=ThresholdRule(config.thresholds.strategy, config.thresholds.target),
+        nb_weighting=m.nb_weighting,
         max_iter=m.max_iter,
         n_jobs=m.n_jobs,
         random_state=config.seed,

@@ -104,3 +104,28 @@ def test_threshold_rules():
     assert choose_threshold(y, s, ThresholdRule("recall", 1.0)) == (0.35, True)
     with pytest.raises(ValueError):
         ThresholdRule("precision")
+
+
+def test_nb_scaler_ratio_favours_features_of_positives():
+    from scipy import sparse
+
+    from qinglang.models.multilabel import NBScaler
+
+    X = sparse.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float))
+    scaler = NBScaler().fit(X, np.array([1, 1, 0, 0]))
+    assert scaler.ratio_[0] > 0 > scaler.ratio_[1]
+
+
+def test_nb_weighted_model_folds_the_ratio_into_its_coefficients():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from qinglang.models.multilabel import NBScaler
+
+    texts, Y = make_data()
+    model = make_model(nb_weighting=True).fit(texts, Y)
+    known = ~np.isnan(Y[:, 0])
+    features = model.vectorizer_.transform(texts).tocsr()[known]
+    pipe = Pipeline([("nb", NBScaler()), ("lr", LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0))])
+    pipe.fit(features, Y[known, 0].astype(int))
+    np.testing.assert_allclose(model.decision_function(np.array(texts)[known])[:, 0], pipe.decision_function(features), rtol=1e-4, atol=1e-4)
