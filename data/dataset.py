@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +62,14 @@ class Dataset:
                     }
                 )
         return pd.DataFrame(rows)
+
+    def report(self) -> dict:
+        """Every source's rows read, dropped (by reason), merged and kept, plus label conflicts."""
+        return {
+            "sources": {name: asdict(rep) for name, rep in self.sources.items()},
+            "conflicting_labels_set_unknown": self.conflicts,
+            "conflict_examples": self.conflict_examples,
+        }
 
     def fingerprint(self, categories: list[str]) -> dict[str, dict]:
         """Per source: row count and a SHA-256 over its texts, splits and labels in order."""

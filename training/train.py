@@ -144,6 +144,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
         (out_dir / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8")
         (out_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
+        (out_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
         (out_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
         dataset.coverage(keys).to_csv(out_dir / "label_coverage.csv", index=False)
         results.to_csv(out_dir / "metrics.csv", index=False)

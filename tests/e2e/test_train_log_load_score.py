@@ -35,7 +35,7 @@ def test_run_records_provenance_metrics_and_artifacts(trained):
     assert 0 < metrics["test.cold.online_violence.accuracy"] <= 1
     assert "test.all._macro.f1" in metrics and "dev.weibo_trending_labeled.celebrity_hype.average_precision" in metrics
     artifacts = {a.path for d in ("report", "evaluation") for a in client.list_artifacts(result.run_id, d)}
-    assert {"report/report.md", "report/pr_curves_test.png", "evaluation/metrics.json", "evaluation/data_fingerprint.json", "evaluation/config.yaml"} <= artifacts
+    assert {"report/report.md", "report/pr_curves_test.png", "evaluation/metrics.json", "evaluation/data_fingerprint.json", "evaluation/data_report.json", "evaluation/config.yaml"} <= artifacts
     version = client.get_model_version_by_alias("qinglang", "candidate")
     assert version.run_id == result.run_id
 
@@ -125,3 +125,27 @@ def test_same_config_and_seed_give_identical_metrics(data_dir, tracking, make_co
     pd.testing.assert_frame_equal(first.results, second.results)
     np.testing.assert_array_equal(first.bundle.classifier.coef_, second.bundle.classifier.coef_)
     assert first.dataset.fingerprint(first.bundle.categories) == second.dataset.fingerprint(second.bundle.categories)
+
+
+def test_logged_model_carries_its_code_and_loads_without_qinglang_installed(trained):
+    _, uri, work = trained
+    code = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        "sys.path_hooks[:] = [h for h in sys.path_hooks if 'editable' not in repr(h).lower()]\n"
+        "sys.path[:] = [p for p in sys.path if '__editable__' not in p]\n"
+        "sys.path_importer_cache.clear()\n"
+        "try:\n"
+        "    import qinglang.models\n"
+        "    raise SystemExit('qinglang should be hidden')\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "import mlflow, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model('models:/qinglang@candidate')\n"
+        "import qinglang.models.bundle as b\n"
+        "assert '/artifacts/code/qinglang/' in b.__file__, b.__file__\n"
+        "print(m.predict(pd.DataFrame({'text': ['你这个傻逼']}))['score_online_violence'].iloc[0])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 0 <= float(proc.stdout.strip().splitlines()[-1]) <= 1
