@@ -9,7 +9,7 @@ Steps, in order, and why:
 4. URLs become ` xurl ` and @mentions ` xuser `: keeps the signal that a link or a mention
    is present without learning individual addresses or user names.
 5. A character repeated more than three times is cut to three (哈哈哈哈哈 → 哈哈哈,
-   ！！！！ → ！！！): keeps the emphasis, bounds the variants.
+   ！！！！ → !!!, after step 2): keeps the emphasis, bounds the variants.
 6. White space runs become one space; leading and trailing space is removed.
 """
 

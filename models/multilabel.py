@@ -133,15 +133,22 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y):
         texts = as_text_list(X)
-        Y = np.asarray(Y.to_numpy(dtype="float64", na_value=np.nan) if isinstance(Y, pd.DataFrame) else Y, dtype="float64")
+        if self.min_positives < 2:
+            raise ValueError("min_positives must be at least 2 (cross-validation needs two positives)")
+        if isinstance(Y, pd.DataFrame):
+            missing = [c for c in self.categories if c not in Y.columns]
+            if missing:
+                raise ValueError(f"Y lacks columns for categories {missing}")
+            Y = Y[list(self.categories)].to_numpy(dtype="float64", na_value=np.nan)
+        Y = np.asarray(Y, dtype="float64")
         if Y.shape != (len(texts), len(self.categories)):
             raise ValueError(f"Y has shape {Y.shape}; expected ({len(texts)}, {len(self.categories)})")
         if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
         self.categories_ = list(self.categories)
         self.groups_ = dict(self.groups or {})
-        self.vectorizer_ = clone(self.vectorizer).fit(texts)
-        features = self.vectorizer_.transform(texts).tocsr()
+        self.vectorizer_ = clone(self.vectorizer)
+        features = self.vectorizer_.fit_transform(texts).tocsr()
         jobs, fits = [], {}
         for j, key in enumerate(self.categories_):
             known = ~np.isnan(Y[:, j])

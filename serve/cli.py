@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -81,6 +80,8 @@ def score(
         n = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty())
     except (DataError, ModelLoadError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc}")
     typer.echo(f"scored {n} rows → {output}")
 
 

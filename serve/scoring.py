@@ -30,7 +30,7 @@ def texts_of(frame: pd.DataFrame, column: str, origin: str) -> pd.Series:
     col = frame[column]
     missing = col.isna().to_numpy()
     if missing.any():
-        raise DataError(f"column {column!r} is empty in {int(missing.sum())} row(s), first at data row {int(np.argmax(missing)) + 1}", file=origin)
+        raise DataError(f"column {column!r} is empty in {int(missing.sum())} row(s)", file=origin, row=int(np.argmax(missing)) + 1)
     return col.astype(str)
 
 
@@ -53,6 +53,7 @@ def write_table_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 def score_file(bundle: ModelBundle, input_path: Path, output_path: Path, text_column: str = "text", progress: bool = True) -> int:
+    table_format(output_path)  # refuse an unsupported output type before any work
     frame = read_table(input_path)
     texts = texts_of(frame, text_column, str(input_path))
     clash = [c for c in bundle.score_columns() if c in frame.columns]

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY
-from qinglang.data.schema import SPLITS
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -30,7 +29,7 @@ class FileSpec(_Strict):
 class DataSection(_Strict):
     corpora: list[str] = Field(default_factory=lambda: list(REGISTRY))
     files: list[FileSpec] = Field(default_factory=list)
-    fit_splits: list[Literal["train", "dev", "test"]] = ["train"]
+    fit_splits: list[Literal["train", "dev", "test"]] = Field(["train"], min_length=1)
     eval_splits: list[Literal["train", "dev", "test"]] = ["dev", "test"]
     dev_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
@@ -78,6 +77,12 @@ class ModelSection(_Strict):
 class ThresholdSection(_Strict):
     strategy: Literal["f1", "precision", "recall"] = "f1"
     target: float | None = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _target_when_needed(self) -> "ThresholdSection":
+        if self.strategy != "f1" and self.target is None:
+            raise ValueError(f"strategy {self.strategy!r} needs a target between 0 and 1")
+        return self
 
 
 class MlflowSection(_Strict):

@@ -1,7 +1,8 @@
 """Metrics per category on labeled held-out rows, per source and pooled.
 
-Only rows where a category is known count for it. A category that was not trained, or
-has no positives in a slice, is reported as such rather than given a made-up number."""
+Only rows where a category is known count for it. A category that was not trained is
+reported as such; one with no positives in a slice gets its counts and accuracy but no
+recall, F1 or AP, and precision is NaN where nothing was flagged."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def _binary_metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[
     fp = int(((flag == 1) & (y == 0)).sum())
     fn = int(((flag == 0) & (y == 1)).sum())
     tn = int(((flag == 0) & (y == 0)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
     f1_neg = 2 * tn / (2 * tn + fn + fp) if tn + fn + fp else float("nan")
@@ -55,11 +56,12 @@ def evaluate_slice(labels: pd.DataFrame, scores: np.ndarray, flags: np.ndarray, 
     if table.empty:
         return table
     scored = table[table["status"] == "ok"]
+    decided = table[table["status"].isin(["ok", "no positives"])]  # false positives count even where no positive exists
     if not scored.empty:
-        tp, fp, fn = scored["tp"].sum(), scored["fp"].sum(), scored["fn"].sum()
+        tp, fp, fn = decided["tp"].sum(), decided["fp"].sum(), decided["fn"].sum()
         micro = {
-            "category": "_micro", "status": "ok", "n": int(scored["n"].sum()), "support": int(scored["support"].sum()),
-            "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
+            "category": "_micro", "status": "ok", "n": int(decided["n"].sum()), "support": int(decided["support"].sum()),
+            "precision": tp / (tp + fp) if tp + fp else float("nan"), "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
         }
         macro = {"category": "_macro", "status": "ok", "n": int(scored["n"].sum()), "support": int(scored["support"].sum())}
         for m in ("precision", "recall", "f1", "average_precision"):

@@ -23,6 +23,7 @@ import qinglang.data
 import qinglang.features
 import qinglang.models
 from qinglang.data.dataset import Dataset, FileSource, build_dataset
+from qinglang.data.errors import DataError
 from qinglang.data.taxonomy import load_taxonomy
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
@@ -56,13 +57,17 @@ def demo_path() -> Path:
 
 
 def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Dataset, str]:
-    """The configured corpora from `data_dir`; with no data directory, the shipped demo set."""
+    """The configured corpora from `data_dir` plus configured files; with neither a data
+    directory nor files, the shipped demo set."""
     files = [FileSource(f.path, f.source, f.text_column) for f in config.data.files]
-    if data_dir is None:
+    if data_dir is not None:
+        corpora, mode = config.data.corpora, "corpora"
+    elif files:
+        log.warning("No data directory: training on the configured files only, without the public corpora.")
+        corpora, mode = [], "files"
+    else:
         log.warning("No data directory (--data-dir / QINGLANG_DATA_DIR): training on the ILLUSTRATIVE demo set, whose metrics mean nothing.")
         corpora, files, mode = [], [FileSource(demo_path(), "demo")], "demo"
-    else:
-        corpora, mode = config.data.corpora, "corpora"
     dataset = build_dataset(
         taxonomy,
         data_dir=data_dir,
@@ -115,22 +120,23 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
     table, keys = dataset.table, taxonomy.keys
     fit_rows = table[table["split"].isin(config.data.fit_splits)]
     eval_rows = table[table["split"].isin(config.data.eval_splits)].reset_index(drop=True)
+    if fit_rows.empty or eval_rows.empty:
+        raise DataError(
+            f"{len(fit_rows)} rows in fit splits {config.data.fit_splits} and {len(eval_rows)} in evaluation splits "
+            f"{config.data.eval_splits}: a run needs both"
+        )
     log.info("fitting on %d rows (%s), evaluating on %d rows (%s)", len(fit_rows), config.data.fit_splits, len(eval_rows), config.data.eval_splits)
 
+    fit_started = time.perf_counter()
     classifier = build_classifier(config, taxonomy).fit(fit_rows["text"], fit_rows[keys])
-    fit_seconds = time.perf_counter() - started
-    scores = classifier.predict_proba(eval_rows["text"]) if len(eval_rows) else None
-    results = (
-        evaluate_table(eval_rows, scores, classifier.flags(scores), keys, classifier.trained_, config.data.eval_splits)
-        if scores is not None
-        else pd.DataFrame()
-    )
+    fit_seconds = time.perf_counter() - fit_started
+    scores = classifier.predict_proba(eval_rows["text"])
+    results = evaluate_table(eval_rows, scores, classifier.flags(scores), keys, classifier.trained_, config.data.eval_splits)
 
     fingerprint = dataset.fingerprint(keys)
     provenance = {**git_state(), **environment()}
     trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="qinglang-run-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="qinglang-run-"))  # only this run's files get logged
 
     configure_tracking()
     mlflow.set_experiment(config.mlflow.experiment)
@@ -140,18 +146,18 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
             taxonomy,
             {"run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode, "data_sha256": fingerprint["__all__"]["sha256"], **provenance},
         )
-        bundle_path = bundle.save(out_dir / "bundle")
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
-        (out_dir / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8")
-        (out_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
-        (out_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
-        (out_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
-        dataset.coverage(keys).to_csv(out_dir / "label_coverage.csv", index=False)
-        results.to_csv(out_dir / "metrics.csv", index=False)
-        (out_dir / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
-        plots = [p for split in config.data.eval_splits if (p := plot_pr_curves(eval_rows, scores, keys, classifier.trained_, split, out_dir)) if scores is not None]
+        bundle_path = bundle.save(run_dir / "bundle")
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
+        (run_dir / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8")
+        (run_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
+        (run_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
+        (run_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
+        dataset.coverage(keys).to_csv(run_dir / "label_coverage.csv", index=False)
+        results.to_csv(run_dir / "metrics.csv", index=False)
+        (run_dir / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
+        plots = [p for split in config.data.eval_splits if (p := plot_pr_curves(eval_rows, scores, keys, classifier.trained_, split, run_dir))]
         write_report(
-            out_dir, taxonomy=taxonomy, dataset=dataset, classifier=classifier, results=results, plots=plots,
+            run_dir, taxonomy=taxonomy, dataset=dataset, classifier=classifier, results=results, plots=plots,
             run_info={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
                       "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
                       "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},
@@ -167,7 +173,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
                 mlflow.log_metric(f"threshold.{key}", fit.threshold)
         mlflow.log_metrics(metrics_for_mlflow(results))
         mlflow.log_metric("fit_seconds", fit_seconds)
-        for path in sorted(out_dir.iterdir()):
+        for path in sorted(run_dir.iterdir()):
             if path.is_file():
                 mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
 
@@ -191,4 +197,8 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
             client.set_model_version_tag(config.mlflow.registered_model, version, "data_mode", mode)
             client.set_model_version_tag(config.mlflow.registered_model, version, "git_commit", provenance["git_commit"])
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
-    return TrainResult(run.info.run_id, info.model_uri, version, results, out_dir, bundle, dataset)
+    if out_dir is not None:
+        shutil.copytree(run_dir, out_dir, dirs_exist_ok=True)
+        shutil.rmtree(run_dir)
+        run_dir = Path(out_dir)
+    return TrainResult(run.info.run_id, info.model_uri, version, results, run_dir, bundle, dataset)

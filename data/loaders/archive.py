@@ -65,7 +65,8 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
                 continue
             days.append(day)
             titles.append(title.strip())
-            ranks.append(band_rank(rec.get("url", "")))
+            url = rec.get("url")
+            ranks.append(band_rank(url) if isinstance(url, str) else None)
     entries = pd.DataFrame({"day": pd.to_datetime(days), "title": titles, "rank": pd.array(ranks, dtype="Int32")})
     grouped = entries.groupby("title", sort=False)
     distinct = pd.DataFrame(

@@ -201,7 +201,7 @@ def read_weibo_trending_labeled(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
     for split in ("train", "dev"):
         path = folder / f"{split}.csv"
-        raw = _read_csv(path)
+        raw = _read_csv(path, encoding="utf-8-sig")
         require_columns(raw, ["text", "labels"], path)
         natives = [tuple(k.strip() for k in str(v).split(";") if k.strip()) if pd.notna(v) else () for v in raw["labels"]]
         frame = native_frame(raw["text"], [split] * len(raw), natives)

@@ -110,9 +110,12 @@ def read_labeled_file(
         for k in categories:
             labels[k].append(parsed[k])
     out = pd.DataFrame({"text": raw[text_column].iloc[keep].astype(str).str.strip().to_numpy()})
-    out["source"] = (
-        raw["source"].iloc[keep].astype(str).to_numpy() if "source" in raw.columns and source is None else (source or path.stem)
-    )
+    default_source = source or path.stem
+    if "source" in raw.columns and source is None:
+        given = raw["source"].iloc[keep]
+        out["source"] = given.where(given.notna() & (given.astype("string").str.strip() != ""), default_source).astype(str).to_numpy()
+    else:
+        out["source"] = default_source
     out["split"] = raw["split"].iloc[keep].to_numpy() if "split" in raw.columns else None
     out["split"] = out["split"].where(out["split"].notna(), None)
     for col in ("id", *extra_columns):

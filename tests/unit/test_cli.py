@@ -24,3 +24,15 @@ def test_train_with_a_bad_config_names_the_field(tmp_path):
     out = CliRunner().invoke(app, ["train", "--config", str(cfg)])
     assert out.exit_code == 2
     assert "model.C" in out.output
+
+
+def test_a_run_without_held_out_rows_is_refused_before_fitting(tmp_path, monkeypatch):
+    data = tmp_path / "only_train.csv"
+    data.write_text("text,split,vulgar\n" + "".join(f"文本{i},train,{i % 2}\n" for i in range(40)), "utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{files: [{{path: '{data}'}}]}}", "utf-8")
+    monkeypatch.delenv("QINGLANG_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(app, ["train", "--config", str(cfg)])
+    assert out.exit_code == 2
+    assert "0 in evaluation splits" in out.output

@@ -34,3 +34,10 @@ def test_missing_config_file(tmp_path):
     with pytest.raises(DataError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
 
+
+
+def test_precision_or_recall_threshold_needs_a_target(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("thresholds: {strategy: precision}", "utf-8")
+    with pytest.raises(DataError, match="needs a target"):
+        load_config(path)

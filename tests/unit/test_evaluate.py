@@ -32,3 +32,19 @@ def test_untrained_category_is_reported_as_such():
     table = pd.DataFrame({"text": ["a", "b"], "split": "test", "source": "s", "x": pd.array([1, 0], dtype="Int8")})
     res = evaluate_table(table, np.full((2, 1), np.nan), np.zeros((2, 1), int), ["x"], np.array([False]))
     assert res.iloc[0].status == "not trained" and res.iloc[0].support == 1
+
+
+def test_micro_average_counts_false_positives_where_a_slice_has_no_positives():
+    table = pd.DataFrame(
+        {
+            "text": list("abcd"), "split": "test", "source": "s",
+            "x": pd.array([1, 0, 1, 0], dtype="Int8"),
+            "y": pd.array([0, 0, 0, 0], dtype="Int8"),
+        }
+    )
+    scores = np.array([[0.9, 0.9], [0.1, 0.9], [0.9, 0.1], [0.1, 0.1]])
+    res = evaluate_table(table, scores, (scores >= 0.5).astype(int), ["x", "y"], np.array([True, True]))
+    micro = res[res.category == "_micro"].iloc[0]
+    assert micro.precision == pytest.approx(2 / 4)       # x: 2 TP; y: 2 FP on an all-negative slice
+    macro = res[res.category == "_macro"].iloc[0]
+    assert macro.f1 == pytest.approx(1.0)               # macro averages only categories with positives

@@ -129,3 +129,13 @@ def test_nb_weighted_model_folds_the_ratio_into_its_coefficients():
     pipe = Pipeline([("nb", NBScaler()), ("lr", LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0))])
     pipe.fit(features, Y[known, 0].astype(int))
     np.testing.assert_allclose(model.decision_function(np.array(texts)[known])[:, 0], pipe.decision_function(features), rtol=1e-4, atol=1e-4)
+
+
+def test_label_frame_columns_are_matched_by_name_not_position():
+    texts, Y = make_data()
+    frame = pd.DataFrame(Y, columns=["online_violence", "disinformation"])
+    a = make_model().fit(texts, frame)
+    b = make_model().fit(texts, frame[["disinformation", "online_violence"]])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    with pytest.raises(ValueError, match="lacks columns"):
+        make_model().fit(texts, frame[["online_violence"]])

@@ -72,3 +72,9 @@ def test_unreadable_files(tmp_path, taxonomy):
         read_labeled_file(write(tmp_path, "broken.parquet", "not parquet"), taxonomy)
     with pytest.raises(DataError, match="cannot read as jsonl"):
         read_labeled_file(write(tmp_path, "broken.jsonl", "{not json"), taxonomy)
+
+
+def test_blank_source_cells_fall_back_to_the_file_name(tmp_path, taxonomy):
+    path = write(tmp_path, "mine.csv", "text,source,vulgar\n一,,1\n二,forum,0\n")
+    frame, _ = read_labeled_file(path, taxonomy)
+    assert frame["source"].tolist() == ["mine", "forum"]
