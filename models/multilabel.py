@@ -161,7 +161,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
                 )
                 continue
             jobs.append((j, key, features[known], y))
-        results = Parallel(n_jobs=self.n_jobs)(
+        # max_nbytes=None: workers get writable copies; liblinear converts index arrays in
+        # place, which fails on joblib's read-only memory maps.
+        results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(
             delayed(_fit_one)(
                 Xk, y, key, self.C, self.class_weight, self.cv_folds, self.threshold_rule, self.random_state, self.max_iter, self.nb_weighting
             )

@@ -139,3 +139,11 @@ def test_label_frame_columns_are_matched_by_name_not_position():
     np.testing.assert_array_equal(a.coef_, b.coef_)
     with pytest.raises(ValueError, match="lacks columns"):
         make_model().fit(texts, frame[["online_violence"]])
+
+
+def test_parallel_fit_matches_sequential_fit():
+    texts, Y = make_data(n_repeat=30)                  # per-category fits run in worker processes
+    seq = make_model(n_jobs=1).fit(texts, Y)
+    par = make_model(n_jobs=2).fit(texts, Y)
+    np.testing.assert_array_equal(seq.coef_, par.coef_)
+    np.testing.assert_array_equal(seq.thresholds_, par.thresholds_)
