@@ -35,7 +35,7 @@ class SourceReport:
     dropped: dict[str, int]
     notes: list[str] = field(default_factory=list)
     rows_kept: int = 0
-    merged_into_other_rows: int = 0
+    merged_into_other_rows: int = 0  # duplicates (within this source or of an earlier one) folded into one row
 
 
 @dataclass
@@ -147,10 +147,10 @@ def build_dataset(
             reports[source] = SourceReport([str(spec.path)], int((frame["source"] == source).sum()) + sum(dropped.values()), dict(dropped))
     if not frames:
         raise DataError("no data: configure at least one corpus or labeled file")
-    table, conflicts, examples = _merge(pd.concat(frames, ignore_index=True), taxonomy.keys, dev_fraction, test_fraction)
+    table, conflicts, examples, merged_away = _merge(pd.concat(frames, ignore_index=True), taxonomy.keys, dev_fraction, test_fraction)
     for name, rep in reports.items():
         rep.rows_kept = int((table["source"] == name).sum())
-    for name, n in Counter(table.attrs.pop("merged_sources")).items():
+    for name, n in merged_away.items():
         reports[name].merged_into_other_rows = n
     validate_canonical(table, taxonomy)
     return Dataset(table, reports, conflicts, examples)
@@ -179,5 +179,5 @@ def _merge(table: pd.DataFrame, categories: list[str], dev_fraction: float, test
         merged[k] = hi.mask(clash).astype(LABEL_DTYPE).to_numpy()
         for text in merged.loc[clash.to_numpy(), "text"].head(3):
             examples.append({"category": k, "text": text})
-    merged.attrs["merged_sources"] = list(table.loc[~first, "source"])
-    return merged.reset_index(drop=True), conflicts, examples
+    merged_away = Counter(table.loc[~first, "source"])
+    return merged.reset_index(drop=True), conflicts, examples, merged_away

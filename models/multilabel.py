@@ -7,8 +7,8 @@ for validation, which matters for categories with a few dozen positives. The fin
 model is refit on all known rows. Coefficients of all categories are stacked into one
 matrix so prediction is one sparse product, whatever the number of categories.
 
-Category names, groups and thresholds are fitted attributes: they travel with the pickled
-estimator, so a served model cannot disagree with the taxonomy it was trained on."""
+Category names and thresholds are fitted attributes; `ModelBundle` pickles them with the
+taxonomy, so a served model cannot disagree with the taxonomy it was trained on."""
 
 from __future__ import annotations
 
@@ -107,7 +107,6 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self,
         vectorizer,
         categories: list[str],
-        groups: dict[str, str] | None = None,
         C: float = 4.0,
         class_weight: str | None = "balanced",
         cv_folds: int = 5,
@@ -120,7 +119,6 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
     ) -> None:
         self.vectorizer = vectorizer
         self.categories = categories
-        self.groups = groups
         self.C = C
         self.class_weight = class_weight
         self.cv_folds = cv_folds
@@ -146,7 +144,6 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
         self.categories_ = list(self.categories)
-        self.groups_ = dict(self.groups or {})
         self.vectorizer_ = clone(self.vectorizer)
         features = self.vectorizer_.fit_transform(texts).tocsr()
         jobs, fits = [], {}

@@ -90,7 +90,6 @@ def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
     return MultiCategoryClassifier(
         build_vectorizer(settings, JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm)),
         taxonomy.keys,
-        groups={c.key: c.group for c in taxonomy.categories},
         C=m.C,
         class_weight=m.class_weight,
         cv_folds=m.cv_folds,

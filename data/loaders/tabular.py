@@ -60,7 +60,6 @@ def read_labeled_file(
     *,
     source: str | None = None,
     text_column: str = "text",
-    extra_columns: tuple[str, ...] = (),
     strict: bool = True,
 ) -> tuple[pd.DataFrame, Counter]:
     """Read a canonical labeled file and check every row.
@@ -72,7 +71,7 @@ def read_labeled_file(
     raw = read_table(path)
     if text_column not in raw.columns:
         raise DataError(f"missing text column {text_column!r}; found {list(raw.columns)}", file=str(path))
-    allowed = {text_column, *META_COLUMNS, *extra_columns}
+    allowed = {text_column, *META_COLUMNS}
     unknown = [c for c in raw.columns if c not in allowed and c not in taxonomy]
     if unknown:
         raise DataError(
@@ -118,9 +117,8 @@ def read_labeled_file(
         out["source"] = default_source
     out["split"] = raw["split"].iloc[keep].to_numpy() if "split" in raw.columns else None
     out["split"] = out["split"].where(out["split"].notna(), None)
-    for col in ("id", *extra_columns):
-        if col in raw.columns:
-            out[col] = raw[col].iloc[keep].to_numpy()
+    if "id" in raw.columns:
+        out["id"] = raw["id"].iloc[keep].to_numpy()
     for k in taxonomy.keys:
         out[k] = pd.array(labels[k] if k in labels else [None] * len(out), dtype=LABEL_DTYPE)
     _check_conflicts(out, categories, path, [i + first_row for i in keep])

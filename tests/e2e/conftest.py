@@ -29,11 +29,13 @@ def trained(tmp_path_factory, data_dir):
     """(TrainResult, tracking uri, work dir) for a model trained on real corpus slices."""
     work = tmp_path_factory.mktemp("e2e")
     uri = f"sqlite:///{work / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
+    old, cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
     os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.chdir(work)  # MLflow puts run artifacts under ./mlruns of the working directory
     try:
         result = train(slice_config(), data_dir, work / "out")
     finally:
+        os.chdir(cwd)
         if old is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
