@@ -80,8 +80,7 @@ def evaluate_table(
 ) -> pd.DataFrame:
     """Metrics for every (split, source) and for each split pooled over sources (`all`)."""
     results = []
-    split_col = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
-    source_col = table["source"] if "source" in table.columns else pd.Series("data", index=table.index)
+    split_col, source_col = table["split"], table["source"]
     for split in splits or sorted(split_col.unique()):
         in_split = (split_col == split).to_numpy()
         sources = sorted(source_col[in_split].unique())

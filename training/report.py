@@ -75,6 +75,7 @@ def write_report(
     *,
     taxonomy: Taxonomy,
     dataset: Dataset,
+    coverage: pd.DataFrame,
     classifier: MultiCategoryClassifier,
     results: pd.DataFrame,
     plots: list[Path],
@@ -107,9 +108,8 @@ def write_report(
     if conflicts:
         lines.append("Duplicate texts with conflicting labels (set to unknown for that category): " + ", ".join(f"`{k}` {v}" for k, v in conflicts.items()))
         lines.append("")
-    cov = dataset.coverage(keys)
-    pos = cov.pivot_table(index="category", columns="split", values="positive", aggfunc="sum").reindex(keys)
-    known = cov.assign(known=cov.positive + cov.negative).pivot_table(index="category", columns="split", values="known", aggfunc="sum").reindex(keys)
+    pos = coverage.pivot_table(index="category", columns="split", values="positive", aggfunc="sum").reindex(keys)
+    known = coverage.assign(known=coverage.positive + coverage.negative).pivot_table(index="category", columns="split", values="known", aggfunc="sum").reindex(keys)
     cover = pd.DataFrame({"category": keys})
     for split in pos.columns:
         cover[f"{split} positives / known"] = [f"{int(pos.loc[k, split])} / {int(known.loc[k, split])}" for k in keys]

@@ -151,12 +151,13 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         (run_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
         (run_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
         (run_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
-        dataset.coverage(keys).to_csv(run_dir / "label_coverage.csv", index=False)
+        coverage = dataset.coverage(keys)
+        coverage.to_csv(run_dir / "label_coverage.csv", index=False)
         results.to_csv(run_dir / "metrics.csv", index=False)
         (run_dir / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
         plots = [p for split in config.data.eval_splits if (p := plot_pr_curves(eval_rows, scores, keys, classifier.trained_, split, run_dir))]
         write_report(
-            run_dir, taxonomy=taxonomy, dataset=dataset, classifier=classifier, results=results, plots=plots,
+            run_dir, taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier, results=results, plots=plots,
             run_info={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
                       "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
                       "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},

@@ -28,9 +28,12 @@ class Archive:
     dropped: Counter = field(default_factory=Counter)
 
 
-def band_rank(url: str) -> int | None:
-    """The trending rank Weibo put in the url's `band_rank` parameter, if any."""
-    values = parse_qs(urlsplit(url or "").query).get("band_rank")
+def band_rank(url: object) -> int | None:
+    """The trending rank Weibo put in the url's `band_rank` parameter, if any (None for a
+    missing or non-string url)."""
+    if not isinstance(url, str):
+        return None
+    values = parse_qs(urlsplit(url).query).get("band_rank")
     if values and values[0].isdigit():
         return int(values[0])
     return None
@@ -65,8 +68,7 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
                 continue
             days.append(day)
             titles.append(title.strip())
-            url = rec.get("url")
-            ranks.append(band_rank(url) if isinstance(url, str) else None)
+            ranks.append(band_rank(rec.get("url")))
     entries = pd.DataFrame({"day": pd.to_datetime(days), "title": titles, "rank": pd.array(ranks, dtype="Int32")})
     grouped = entries.groupby("title", sort=False)
     distinct = pd.DataFrame(
