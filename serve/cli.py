@@ -67,9 +67,12 @@ def _print_summary(results) -> None:
 @app.command()
 def score(
     model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
-    input: Path = typer.Option(..., "--input", help="CSV, TSV, Parquet or JSONL file."),
-    output: Path = typer.Option(..., "--output", help="Output file; its type follows its extension."),
+    input: Path = typer.Option(..., "--input", help="CSV, TSV, Parquet or JSONL file, any size."),
+    output: Path = typer.Option(..., "--output", help="Output file; its type follows its extension. Appears only when complete."),
     text_column: str = typer.Option("text", "--text-column"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Worker processes (default: every available core)."),
+    chunk_rows: int = typer.Option(5000, "--chunk-rows", min=1, help="Rows read, scored and written at a time."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
     from qinglang.serve.loading import ModelLoadError, load_bundle
@@ -77,12 +80,12 @@ def score(
 
     try:
         bundle = load_bundle(model)
-        n = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty())
+        summary = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty() if progress is None else progress, jobs=jobs, chunk_rows=chunk_rows)
     except (DataError, ModelLoadError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write {output}: {exc}")
-    typer.echo(f"scored {n} rows → {output}")
+    typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")
 
 
 @app.command()
@@ -112,6 +115,47 @@ def evaluate(
     if json_out:
         json_out.write_text(json.dumps(json.loads(results.to_json(orient="records")), indent=2, ensure_ascii=False), "utf-8")
         typer.echo(f"metrics → {json_out}")
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", envvar="QINGLANG_MODEL", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes; each loads the model (about 250 MB each)."),
+    max_items: int = typer.Option(1000, "--max-items", envvar="QINGLANG_MAX_ITEMS", min=1),
+    max_text_chars: int = typer.Option(10_000, "--max-text-chars", envvar="QINGLANG_MAX_TEXT_CHARS", min=1),
+    max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", envvar="QINGLANG_MAX_BODY_BYTES", min=1),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (metrics count them either way)."),
+) -> None:
+    """HTTP service: POST /v1/moderate, GET /v1/taxonomy, /healthz, /readyz, /metrics, /docs.
+    Set QINGLANG_API_KEY to require `Authorization: Bearer <key>` on /v1/*."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from qinglang.serve.http import HttpSettings, create_app
+    from qinglang.serve.loading import ModelLoadError
+    from qinglang.serve.predictor import Predictor
+
+    _setup_logging()
+    settings = HttpSettings(max_items, max_text_chars, max_body_bytes, os.environ.get("QINGLANG_API_KEY") or None)
+    try:
+        predictor = Predictor.load(model)  # fail fast on a broken model, before binding the port
+    except ModelLoadError as exc:
+        _fail(str(exc))
+    typer.echo(f"serving {predictor.info.name} version {predictor.info.version} on http://{host}:{port} ({workers} worker(s); API key {'required' if settings.api_key else 'not required'})", err=True)
+    if workers == 1:
+        uvicorn.run(create_app(predictor, settings), host=host, port=port, access_log=access_log, log_level="info")
+        return
+    del predictor  # each worker process loads its own copy
+    os.environ.update(
+        QINGLANG_MODEL=model, QINGLANG_MAX_ITEMS=str(max_items), QINGLANG_MAX_TEXT_CHARS=str(max_text_chars),
+        QINGLANG_MAX_BODY_BYTES=str(max_body_bytes),
+    )
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="qinglang-metrics-"))
+    uvicorn.run("qinglang.serve.http:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=access_log, log_level="info")
 
 
 @app.command()

@@ -1,64 +1,187 @@
-"""Score a table file: every input column kept, `score_K` and `flag_K` added per category.
-The output appears only when complete (written to a temporary file, then renamed)."""
+"""Score a table file of any size: every input column kept, `score_K` and `flag_K` added
+per category.
+
+- Streams: the input is read in chunks and each scored chunk is written out at once, so
+  memory holds at most `2 x jobs` chunks whatever the file size.
+- Uses every core: chunks are scored by forked worker processes that share the loaded
+  model copy-on-write; output order is input order.
+- Atomic: the output is written to a hidden temporary file next to the target and renamed
+  only when complete; an error or Ctrl-C leaves no partial file (and any earlier output
+  untouched)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from qinglang.data.errors import DataError
-from qinglang.data.loaders.tabular import read_table, table_format
+from qinglang.data.loaders.tabular import count_rows, iter_table, table_format
 from qinglang.models.bundle import ModelBundle
 
+_worker_bundle: ModelBundle | None = None  # set in the parent before forking; workers inherit it
 
-def score_frame_in_chunks(bundle: ModelBundle, texts: pd.Series, chunk_size: int = 5000, progress: bool = False) -> pd.DataFrame:
-    parts = []
-    for start in tqdm(range(0, len(texts), chunk_size), disable=not progress, unit="chunk", desc="scoring"):
-        parts.append(bundle.score_frame(texts.iloc[start:start + chunk_size]))
-    return pd.concat(parts, ignore_index=True) if parts else bundle.score_frame([])
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def texts_of(frame: pd.DataFrame, column: str, origin: str) -> pd.Series:
-    """The text column as str; a missing value is an error naming the row, not a silent skip."""
+    """The text column as str; a missing value is an error naming the row (1-based, as in
+    the file), not a silent skip."""
     if column not in frame.columns:
         raise DataError(f"no text column {column!r}; found {list(frame.columns)} (use --text-column)", file=origin)
     col = frame[column]
     missing = col.isna().to_numpy()
     if missing.any():
-        raise DataError(f"column {column!r} is empty in {int(missing.sum())} row(s)", file=origin, row=int(np.argmax(missing)) + 1)
+        first = int(frame.index[int(np.argmax(missing))]) + 1
+        raise DataError(f"column {column!r} is empty in {int(missing.sum())} row(s) of this chunk; fill or remove them", file=origin, row=first)
     return col.astype(str)
 
 
-def write_table_atomic(frame: pd.DataFrame, path: Path) -> None:
-    fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        if fmt in ("csv", "tsv"):
-            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
-        elif fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
+def _score_texts(texts: list[str]) -> pd.DataFrame:
+    return _worker_bundle.score_frame(texts)
+
+
+class _AtomicTableWriter:
+    """Appends frames to a temporary file in the output's format; `commit` renames it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = table_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._parquet = None
+        self._schema = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.format in ("csv", "tsv"):
+            frame.to_csv(self.tmp, index=False, sep="\t" if self.format == "tsv" else ",", mode="w" if self._first else "a", header=self._first)
+        elif self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            self._parquet.write_table(table)
         else:
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            with open(self.tmp, "w" if self._first else "a", encoding="utf-8") as fh:
+                frame.to_json(fh, orient="records", lines=True, force_ascii=False)
+        self._first = False
+
+    def commit(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if self._parquet is not None:
+            try:
+                self._parquet.close()
+            except Exception:
+                pass
+        self.tmp.unlink(missing_ok=True)
 
 
-def score_file(bundle: ModelBundle, input_path: Path, output_path: Path, text_column: str = "text", progress: bool = True) -> int:
+@dataclass
+class ScoreSummary:
+    rows: int
+    chunks: int
+    jobs: int
+
+
+def score_file(
+    bundle: ModelBundle,
+    input_path: Path,
+    output_path: Path,
+    text_column: str = "text",
+    progress: bool = True,
+    jobs: int | None = None,
+    chunk_rows: int = 5000,
+) -> ScoreSummary:
+    """Score `input_path` into `output_path` (type from its extension). `jobs`: worker
+    processes (default: every available core; 1 scores in this process)."""
+    global _worker_bundle
     table_format(output_path)  # refuse an unsupported output type before any work
-    frame = read_table(input_path)
-    texts = texts_of(frame, text_column, str(input_path))
-    clash = [c for c in bundle.score_columns() if c in frame.columns]
-    if clash:
-        raise DataError(f"input already has output columns {clash}", file=str(input_path))
-    scores = score_frame_in_chunks(bundle, texts, progress=progress)
-    write_table_atomic(pd.concat([frame.reset_index(drop=True), scores], axis=1), output_path)
-    return len(frame)
+    if Path(input_path).resolve() == Path(output_path).resolve():
+        raise DataError("output would overwrite the input; choose another --output", file=str(output_path))
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    jobs = max(1, jobs or available_cores())
+    clash = set(bundle.score_columns())
+    chunks = iter_table(input_path, chunk_rows)
+    writer = _AtomicTableWriter(Path(output_path))
+    rows = n_chunks = 0
+    bar = tqdm(total=count_rows(input_path), disable=not progress, unit="rows", desc="scoring", smoothing=0.1)
+    pool = None
+    try:
+        if jobs == 1:
+            scored = ((frame, bundle.score_frame(texts)) for frame, texts in _prepared(chunks, text_column, clash, str(input_path)))
+        else:
+            _worker_bundle = bundle
+            pool = ProcessPoolExecutor(jobs, mp_context=_fork_context())
+            scored = _in_pool(pool, _prepared(chunks, text_column, clash, str(input_path)), in_flight=2 * jobs)
+        for frame, scores in scored:
+            scores.index = frame.index
+            writer.write(pd.concat([frame, scores], axis=1))
+            rows += len(frame)
+            n_chunks += 1
+            bar.update(len(frame))
+        if n_chunks == 0:
+            writer.write(pd.DataFrame(columns=[text_column, *bundle.score_columns()]))
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        _worker_bundle = None
+    return ScoreSummary(rows, n_chunks, jobs)
+
+
+def _prepared(chunks: Iterator[pd.DataFrame], column: str, clash: set[str], origin: str) -> Iterator[tuple[pd.DataFrame, list[str]]]:
+    for frame in chunks:
+        taken = clash.intersection(frame.columns)
+        if taken:
+            raise DataError(f"input already has output columns {sorted(taken)}", file=origin)
+        yield frame, texts_of(frame, column, origin).tolist()
+
+
+def _in_pool(pool: ProcessPoolExecutor, work: Iterator[tuple[pd.DataFrame, list[str]]], in_flight: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Results in submission order with at most `in_flight` chunks outstanding."""
+    pending: deque[tuple[pd.DataFrame, Future]] = deque()
+    for frame, texts in work:
+        pending.append((frame, pool.submit(_score_texts, texts)))
+        if len(pending) >= in_flight:
+            done_frame, future = pending.popleft()
+            yield done_frame, future.result()
+    while pending:
+        done_frame, future = pending.popleft()
+        yield done_frame, future.result()
+
+
+def _fork_context():
+    """Fork shares the loaded model with workers for free; elsewhere spawn would have to
+    pickle it into each worker, which _score_texts does not support."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise RuntimeError("parallel scoring needs the fork start method (Linux, macOS); use --jobs 1")
+    return multiprocessing.get_context("fork")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from qinglang.data.taxonomy import load_taxonomy
@@ -40,3 +41,20 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     return uri
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(taxonomy):
+    """A real ModelBundle fitted in about a second on the shipped illustrative demo set.
+    Its wealth_flaunting labels are hidden, so that category is untrained, as in the
+    corpus-trained model."""
+    from qinglang.data.loaders.tabular import read_labeled_file
+    from qinglang.models.bundle import ModelBundle
+    from qinglang.training.config import TrainConfig
+    from qinglang.training.train import build_classifier, demo_path
+
+    frame, _ = read_labeled_file(demo_path(), taxonomy)
+    frame["wealth_flaunting"] = pd.array([pd.NA] * len(frame), dtype="Int8")
+    config = TrainConfig.model_validate({"model": {"cv_folds": 3, "min_positives": 6, "n_jobs": 1}, "features": {"min_df": 1}})
+    classifier = build_classifier(config, taxonomy).fit(frame["text"], frame[taxonomy.keys])
+    return ModelBundle(classifier, taxonomy, {"model_name": "qinglang", "run_id": "demo0000"})

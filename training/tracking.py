@@ -9,8 +9,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import mlflow
-
 TRACKED_PACKAGES = ("qinglang", "scikit-learn", "jieba", "pandas", "numpy", "scipy", "joblib", "mlflow", "pyarrow")
 
 
@@ -18,6 +16,8 @@ def configure_tracking() -> str:
     """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
     The registry follows the tracking store unless MLFLOW_REGISTRY_URI says otherwise
     (resolved by MLflow itself: `mlflow.set_registry_uri` would pin it for the process)."""
+    import mlflow  # imported here: a server loading a local model need not pay for mlflow
+
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     return uri

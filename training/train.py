@@ -143,7 +143,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         bundle = ModelBundle(
             classifier,
             taxonomy,
-            {"run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode, "data_sha256": fingerprint["__all__"]["sha256"], **provenance},
+            {"model_name": config.mlflow.registered_model, "run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode, "data_sha256": fingerprint["__all__"]["sha256"], **provenance},
         )
         bundle_path = bundle.save(run_dir / "bundle")
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")

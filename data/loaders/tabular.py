@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -39,6 +40,53 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
         raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
+
+
+def iter_table(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """`read_table` in chunks of at most `chunk_rows` rows, for files larger than memory.
+    Chunks keep the file's row numbering in their index (0-based)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", file=str(path))
+    fmt = table_format(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            chunks = pd.read_csv(
+                path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", chunksize=chunk_rows
+            )
+        elif fmt == "parquet":
+            chunks = _parquet_chunks(path, chunk_rows)
+        else:
+            chunks = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows)
+        start = 0
+        for chunk in chunks:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
+        raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Row count when the file says it cheaply (Parquet metadata), else None."""
+    if table_format(path) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:
+        return None
 
 
 def _label(value: object) -> int | None:

@@ -4,7 +4,12 @@ real embedded MLflow store, the real registry."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,3 +58,43 @@ def cli():
     """argv for the installed `qinglang` command."""
     exe = str(Path(sys.executable).with_name("qinglang"))
     return lambda *args: [exe, *args]
+
+
+@pytest.fixture()
+def port() -> int:
+    """A free localhost port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def running():
+    return _running
+
+
+@contextmanager
+def _running(argv: list[str], health_url: str, log: Path, env: dict | None = None, cwd: Path | None = None, timeout: float = 180):
+    """Start a server process, wait until `health_url` answers 200, stop it afterwards."""
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if urllib.request.urlopen(health_url, timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"{health_url} not up after {timeout} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,103 @@
+"""The in-process API: load a model once, then score texts from any thread.
+
+    from qinglang.serve import Predictor
+    predictor = Predictor.load("models:/qinglang@candidate")
+    predictor.predict(["某顶流明星机场私服曝光"])[0].flagged
+
+Category names, groups and thresholds come from the model artifact, never from a file on
+the serving host, so responses always match what the model was trained for."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from qinglang.features.normalize import as_text_list
+from qinglang.models.bundle import ModelBundle
+from qinglang.serve.loading import LoadedModel, load_model
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Flag:
+    category: str
+    name_zh: str
+    group: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """`scores`: every category's calibrated probability, None where the category was not
+    trained; `flagged`: categories at or above their threshold, highest score first."""
+
+    scores: dict[str, float | None]
+    flagged: list[Flag]
+    model: ModelInfo = field(repr=False)
+
+    @property
+    def groups(self) -> list[str]:
+        """Distinct groups of the flagged categories (e.g. harmful, low_value), sorted."""
+        return sorted({f.group for f in self.flagged})
+
+
+class Predictor:
+    """Stateless after construction: the model is only read, so one instance serves any
+    number of threads (and forked processes). Construction warms the tokenizer."""
+
+    def __init__(self, bundle: ModelBundle, info: ModelInfo) -> None:
+        self.bundle = bundle.warm_up()
+        self.info = info
+        self.categories = bundle.categories
+        self._classifier = bundle.classifier
+        self._trained = bundle.classifier.trained_.copy()
+        self._meta = [bundle.taxonomy[k] for k in self.categories]
+
+    @classmethod
+    def load(cls, model: str) -> "Predictor":
+        """`model`: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, an MLflow
+        model folder or a folder holding a saved ModelBundle. Raises ModelLoadError."""
+        loaded: LoadedModel = load_model(model)
+        return cls(loaded.bundle, ModelInfo(loaded.name, loaded.version, loaded.bundle.metadata.get("run_id"), model))
+
+    @property
+    def trained_categories(self) -> list[str]:
+        return [k for k, t in zip(self.categories, self._trained) if t]
+
+    def scores(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained."""
+        proba = self._classifier.predict_proba(as_text_list(texts))
+        return proba, self._classifier.flags(proba)
+
+    def predict(self, texts: Iterable[str]) -> list[Prediction]:
+        proba, flags = self.scores(texts)
+        out = []
+        for row, row_flags in zip(proba.tolist(), flags.tolist()):
+            scores = {k: (None if math.isnan(p) else p) for k, p in zip(self.categories, row)}
+            flagged = [
+                Flag(c.key, c.name_zh, c.group, p)
+                for c, p, f in zip(self._meta, row, row_flags)
+                if f
+            ]
+            flagged.sort(key=lambda f: -f.score)
+            out.append(Prediction(scores, flagged, self.info))
+        return out
+
+    def predict_series(self, texts: pd.Series) -> pd.DataFrame:
+        """`score_K` and `flag_K` per category, indexed like `texts`."""
+        if not isinstance(texts, pd.Series):
+            raise TypeError(f"predict_series takes a pandas Series of str, got {type(texts).__name__}")
+        frame = self.bundle.score_frame(texts)
+        frame.index = texts.index
+        return frame

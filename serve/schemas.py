@@ -1,0 +1,78 @@
+"""Request and response bodies of the HTTP API; their JSON schemas are the OpenAPI spec."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(max_length=256, description="Caller's identifier, echoed back.")
+    text: str = Field(min_length=1, description="Title or post text. Longer than the limit: 413.")
+
+
+class ModerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[Item] = Field(min_length=1, description="Texts to score. More than the limit: 413.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str = Field(description="Registry version, or run:<run id> for an unregistered model.")
+
+
+class FlagOut(BaseModel):
+    category: str
+    name_zh: str
+    group: str
+    score: float
+
+
+class ItemResult(BaseModel):
+    id: str
+    scores: dict[str, float | None] = Field(description="Every category's probability; null where the model has no classifier for it.")
+    flagged: list[FlagOut] = Field(description="Categories at or above their threshold, highest score first.")
+    groups: list[str] = Field(description="Distinct groups of the flagged categories.")
+    model_version: str
+
+
+class ModerateResponse(BaseModel):
+    model: ModelRef
+    items: list[ItemResult]
+
+
+class CategoryOut(BaseModel):
+    key: str
+    name_zh: str
+    group: str
+    definition: str
+    trained: bool
+    threshold: float | None
+
+
+class TaxonomyResponse(BaseModel):
+    model: ModelRef
+    taxonomy_version: str
+    groups: dict[str, str]
+    categories: list[CategoryOut]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    model: ModelRef
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,73 @@
+"""The compiled feature path must equal scikit-learn's pipeline, for every setting it accepts."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.pipeline import Pipeline
+
+from qinglang.features.compiled import compile_features
+from qinglang.features.normalize import TextNormalizer
+from qinglang.features.tokenizer import JiebaTokenizer
+from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
+
+CORPUS = [
+    "某顶流明星机场私服曝光", "你这个傻逼滚出去！！！！", "明天全国大部分地区有雨", "喝醋能治新冠？转发给家人",
+    "哈哈哈哈哈哈笑死我了", "＠小明 快看 https://t.cn/abc 这个", "今天天气不错 今天天气不错", "ＡＢＣ１２３ sb SB Sb",
+    "家里有矿的富二代晒豪车", "我不想活了，太累了", "", "   ", "🙂🙂🙂", "a" * 5000,
+]
+PROBES = CORPUS + ["从没见过的词组合", "明星", "傻逼傻逼傻逼", "天气 雨 雨 雨", "x"]
+
+
+def fitted(**settings):
+    tfidf_options = {k: settings.pop(k) for k in ("binary", "norm", "use_idf") if k in settings}
+    vec = build_vectorizer(FeatureSettings(min_df=1, max_word_features=None, max_char_features=None, **settings), JiebaTokenizer())
+    for _, step in vec.named_steps["tfidf"].transformer_list:
+        step.set_params(**tfidf_options)
+    return vec.fit(CORPUS)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"sublinear_tf": False}, {"binary": True}, {"norm": None}, {"use_idf": False}, {"char_ngrams": (2, 4), "max_chars": 20}],
+)
+def test_compiled_rows_equal_sklearn_one_text_and_batches(settings):
+    vec = fitted(**settings)
+    compiled = compile_features(vec)
+    assert compiled is not None
+    expected = vec.transform(PROBES).toarray()
+    batch = compiled.transform(PROBES).toarray()                    # vectorised weighting
+    single = np.vstack([compiled.transform([t]).toarray() for t in PROBES])   # scalar weighting
+    np.testing.assert_allclose(batch, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(single, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_big_batches_take_the_vectorised_path_and_still_match():
+    vec = fitted()
+    texts = PROBES * 40
+    np.testing.assert_allclose(compile_features(vec).transform(texts).toarray(), vec.transform(texts).toarray(), rtol=1e-6, atol=1e-7)
+
+
+def test_other_pipeline_shapes_are_not_compiled():
+    counts = Pipeline([("normalize", TextNormalizer()), ("counts", CountVectorizer(analyzer="char"))]).fit(CORPUS)
+    assert compile_features(counts) is None
+    assert compile_features(CountVectorizer().fit(CORPUS)) is None
+    vec = fitted()
+    vec.named_steps["tfidf"].transformer_list[0][1].set_params(norm="l1")
+    assert compile_features(vec) is None
+
+
+def test_classifier_recompiles_after_unpickling_and_scores_as_sklearn(demo_bundle):
+    clf = pickle.loads(pickle.dumps(demo_bundle.classifier))
+    assert clf._compiled is not None
+    texts = PROBES + ["某明星新发型曝光"] * 3
+    reference = np.asarray(clf.vectorizer_.transform(texts) @ clf.coef_) + clf.intercept_
+    np.testing.assert_allclose(clf.decision_function(texts), reference, rtol=1e-5, atol=1e-6)
+    for t in texts:
+        np.testing.assert_allclose(clf.decision_function([t])[0], np.asarray(clf.vectorizer_.transform([t]) @ clf.coef_)[0] + clf.intercept_, rtol=1e-5, atol=1e-6)
+
+
+def test_pickling_does_not_strip_the_compiled_path_from_the_original(demo_bundle):
+    pickle.dumps(demo_bundle.classifier)
+    assert demo_bundle.classifier._compiled is not None
