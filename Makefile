@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test setup ui clean
+.PHONY: train test setup ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+MODEL ?= runs/latest/bundle
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_inprocess.py --model $(MODEL) --json runs/bench-inprocess.json
+	$(VENV)/bin/python benchmarks/bench_http.py --model $(MODEL) --json runs/bench-http.json
+	$(VENV)/bin/python benchmarks/bench_batch.py --model $(MODEL) --json runs/bench-batch.json
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -28,7 +28,7 @@ from qinglang.features.normalize import as_text_list
 from qinglang.models.thresholds import ThresholdRule, choose_threshold
 
 
-_GATHER_MAX_ROWS = 8  # up to this many rows, gathering coefficient rows beats building a CSR matrix
+_ONE_BY_ONE_MAX_ROWS = 8  # up to this many texts, per-text products beat building a CSR matrix
 
 
 @dataclass
@@ -206,14 +206,12 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         compiled = getattr(self, "_compiled", None)
         if compiled is None:
             return np.asarray(self.vectorizer_.transform(texts) @ self.coef_) + self.intercept_
-        rows = compiled.rows(texts)
-        if len(texts) > _GATHER_MAX_ROWS:
-            return np.asarray(rows.to_csr() @ self.coef_) + self.intercept_
-        z = np.tile(self.intercept_, (len(texts), 1))
-        for i in range(len(texts)):
-            lo, hi = rows.indptr[i], rows.indptr[i + 1]
-            z[i] += rows.data[lo:hi] @ self.coef_[rows.indices[lo:hi]]
-        return z
+        if len(texts) > _ONE_BY_ONE_MAX_ROWS:
+            return np.asarray(compiled.rows(texts).to_csr() @ self.coef_) + self.intercept_
+        z = np.empty((len(texts), len(self.intercept_)))
+        for i, text in enumerate(texts):
+            z[i] = compiled.dot(text, self.coef_)
+        return z + self.intercept_
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, K) calibrated probabilities; NaN for categories that were not trained."""
@@ -228,8 +226,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         return self.flags(self.predict_proba(X))
 
     def flags(self, proba: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return (np.nan_to_num(proba, nan=-1.0) >= self.thresholds_).astype(np.int8)
+        """NaN (untrained) compares False, and untrained thresholds are +inf: never flagged."""
+        return (proba >= self.thresholds_).astype(np.int8)
 
     def fit_summary(self) -> list[dict]:
         return [asdict(f) for f in self.category_fits_.values()]

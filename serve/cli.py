@@ -122,7 +122,7 @@ def serve(
     model: str = typer.Option(..., "--model", envvar="QINGLANG_MODEL", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes; each loads the model (about 250 MB each)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes; each loads the model (about 420 MB resident each)."),
     max_items: int = typer.Option(1000, "--max-items", envvar="QINGLANG_MAX_ITEMS", min=1),
     max_text_chars: int = typer.Option(10_000, "--max-text-chars", envvar="QINGLANG_MAX_TEXT_CHARS", min=1),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", envvar="QINGLANG_MAX_BODY_BYTES", min=1),
@@ -131,31 +131,33 @@ def serve(
     """HTTP service: POST /v1/moderate, GET /v1/taxonomy, /healthz, /readyz, /metrics, /docs.
     Set QINGLANG_API_KEY to require `Authorization: Bearer <key>` on /v1/*."""
     import os
-    import tempfile
 
-    import uvicorn
-
-    from qinglang.serve.http import HttpSettings, create_app
-    from qinglang.serve.loading import ModelLoadError
-    from qinglang.serve.predictor import Predictor
+    from qinglang.serve.runner import check_model_in_child, run_workers
+    from qinglang.serve.settings import HttpSettings, ModelLoadError
 
     _setup_logging()
     settings = HttpSettings(max_items, max_text_chars, max_body_bytes, os.environ.get("QINGLANG_API_KEY") or None)
-    try:
-        predictor = Predictor.load(model)  # fail fast on a broken model, before binding the port
+    key = "required" if settings.api_key else "not required"
+    if workers > 1:  # the supervisor imports no model code and holds no model
+        try:
+            described = check_model_in_child(model)
+        except ModelLoadError as exc:
+            _fail(str(exc))
+        typer.echo(f"serving {described} on http://{host}:{port} with {workers} workers; API key {key}", err=True)
+        run_workers(model, settings, host, port, workers, access_log)
+        return
+
+    import uvicorn
+
+    from qinglang.serve.http import create_app
+    from qinglang.serve.predictor import Predictor
+
+    try:  # fail fast on a broken model, before binding the port
+        predictor = Predictor.load(model)
     except ModelLoadError as exc:
         _fail(str(exc))
-    typer.echo(f"serving {predictor.info.name} version {predictor.info.version} on http://{host}:{port} ({workers} worker(s); API key {'required' if settings.api_key else 'not required'})", err=True)
-    if workers == 1:
-        uvicorn.run(create_app(predictor, settings), host=host, port=port, access_log=access_log, log_level="info")
-        return
-    del predictor  # each worker process loads its own copy
-    os.environ.update(
-        QINGLANG_MODEL=model, QINGLANG_MAX_ITEMS=str(max_items), QINGLANG_MAX_TEXT_CHARS=str(max_text_chars),
-        QINGLANG_MAX_BODY_BYTES=str(max_body_bytes),
-    )
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="qinglang-metrics-"))
-    uvicorn.run("qinglang.serve.http:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=access_log, log_level="info")
+    typer.echo(f"serving {predictor.info.name} version {predictor.info.version} on http://{host}:{port}; API key {key}", err=True)
+    uvicorn.run(create_app(predictor, settings), host=host, port=port, access_log=access_log, log_level="info")
 
 
 @app.command()

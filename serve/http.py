@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from qinglang.serve.metrics import ServiceMetrics
 from qinglang.serve.predictor import Predictor
+from qinglang.serve.settings import HttpSettings
 from qinglang.serve.schemas import (
     CategoryOut,
     ErrorResponse,
@@ -37,25 +37,6 @@ from qinglang.serve.schemas import (
 log = logging.getLogger("qinglang.http")
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 503: "not_ready"}
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    max_items: int = 1000
-    max_text_chars: int = 10_000
-    max_body_bytes: int = 8 * 1024 * 1024
-    api_key: str | None = None
-
-    @classmethod
-    def from_env(cls) -> "HttpSettings":
-        """QINGLANG_MAX_ITEMS, QINGLANG_MAX_TEXT_CHARS, QINGLANG_MAX_BODY_BYTES, QINGLANG_API_KEY."""
-        env = os.environ
-        return cls(
-            max_items=int(env.get("QINGLANG_MAX_ITEMS", cls.max_items)),
-            max_text_chars=int(env.get("QINGLANG_MAX_TEXT_CHARS", cls.max_text_chars)),
-            max_body_bytes=int(env.get("QINGLANG_MAX_BODY_BYTES", cls.max_body_bytes)),
-            api_key=env.get("QINGLANG_API_KEY") or None,
-        )
 
 
 def error_response(status: int, code: str, message: str, details: list[dict] | None = None, headers: dict | None = None) -> JSONResponse:

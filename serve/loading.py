@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qinglang.models.bundle import BUNDLE_FILE, ModelBundle
+from qinglang.serve.settings import ModelLoadError
 from qinglang.training.tracking import configure_tracking
 
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?$")
-
-
-class ModelLoadError(RuntimeError):
-    """The model reference cannot be resolved or loaded; the message says which and why."""
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,6 @@ class Predictor:
         self.info = info
         self.categories = bundle.categories
         self._classifier = bundle.classifier
-        self._trained = bundle.classifier.trained_.copy()
         self._meta = [bundle.taxonomy[k] for k in self.categories]
 
     @classmethod
@@ -70,10 +69,6 @@ class Predictor:
         model folder or a folder holding a saved ModelBundle. Raises ModelLoadError."""
         loaded: LoadedModel = load_model(model)
         return cls(loaded.bundle, ModelInfo(loaded.name, loaded.version, loaded.bundle.metadata.get("run_id"), model))
-
-    @property
-    def trained_categories(self) -> list[str]:
-        return [k for k, t in zip(self.categories, self._trained) if t]
 
     def scores(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained."""

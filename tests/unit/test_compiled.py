@@ -37,10 +37,11 @@ def test_compiled_rows_equal_sklearn_one_text_and_batches(settings):
     compiled = compile_features(vec)
     assert compiled is not None
     expected = vec.transform(PROBES).toarray()
-    batch = compiled.transform(PROBES).toarray()                    # vectorised weighting
-    single = np.vstack([compiled.transform([t]).toarray() for t in PROBES])   # scalar weighting
-    np.testing.assert_allclose(batch, expected, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(single, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(compiled.transform(PROBES).toarray(), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.vstack([compiled.transform([t]).toarray() for t in PROBES]), expected, rtol=1e-6, atol=1e-7)
+    coef = np.random.default_rng(0).normal(size=(expected.shape[1], 3)).astype(np.float32)
+    one_by_one = np.vstack([compiled.dot(t, coef) for t in PROBES])
+    np.testing.assert_allclose(one_by_one, expected @ coef, rtol=1e-5, atol=1e-5)
 
 
 def test_big_batches_take_the_vectorised_path_and_still_match():

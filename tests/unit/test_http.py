@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from qinglang.serve.http import HttpSettings, create_app
+from qinglang.serve.http import create_app
+from qinglang.serve.settings import HttpSettings
 from qinglang.serve.predictor import ModelInfo, Predictor
 
 LIMITS = HttpSettings(max_items=5, max_text_chars=50, max_body_bytes=4000)

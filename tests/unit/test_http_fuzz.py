@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
-from qinglang.serve.http import HttpSettings, create_app
+from qinglang.serve.http import create_app
+from qinglang.serve.settings import HttpSettings
 from qinglang.serve.predictor import ModelInfo, Predictor
 
 KEY = "fuzz-key"

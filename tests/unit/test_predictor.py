@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qinglang.serve.loading import ModelLoadError
+from qinglang.serve.settings import ModelLoadError
 from qinglang.serve.predictor import ModelInfo, Predictor
 
 TEXTS = ["顶流小A机场私服又火了", "你这个傻逼滚出去", "明天全国大部分地区有雨", "喝醋能治新冠，转发给家人", "家里有矿晒豪车名表"]
