@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test setup ui bench clean
+.PHONY: train test setup ui bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_inprocess.py --model $(MODEL) --json runs/bench-inprocess.json
 	$(VENV)/bin/python benchmarks/bench_http.py --model $(MODEL) --json runs/bench-http.json
 	$(VENV)/bin/python benchmarks/bench_batch.py --model $(MODEL) --json runs/bench-batch.json
+
+# Evaluation reports of the registered candidate on the COLD test split and the labeled
+# trending dev split, logged to MLflow (needs QINGLANG_DATA_DIR, after make train).
+REPORT_MODEL ?= models:/qinglang@candidate
+report: $(STAMP)
+	$(VENV)/bin/qinglang evaluate --model $(REPORT_MODEL) --source cold --split test --out runs/report-cold-test
+	$(VENV)/bin/qinglang evaluate --model $(REPORT_MODEL) --source weibo_trending_labeled --split dev --out runs/report-trending-dev
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -23,6 +23,11 @@ class Category:
     definition: str
     not_: str = ""
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    lexicons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict) -> None:
+        # Bundles pickled before a field existed get its default instead of an AttributeError.
+        self.__dict__.update({"lexicons": {}, **state})
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Taxonomy:
                     "definition": c.definition,
                     "not": c.not_,
                     "sources": {s: list(v) for s, v in c.sources.items()},
+                    "lexicons": {s: list(v) for s, v in c.lexicons.items()},
                 }
                 for c in self.categories
             ],
@@ -67,6 +73,9 @@ class Taxonomy:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], origin: str = "taxonomy") -> "Taxonomy":
+        # Imported here: the loaders package imports this module, so a top-level import is circular.
+        from qinglang.data.loaders.lexicons import LEXICONS
+
         if not isinstance(raw, Mapping) or "categories" not in raw:
             raise DataError("expected a mapping with a 'categories' list", file=origin)
         groups = dict(raw.get("groups") or {"low-value": "低价值", "harmful": "有害"})
@@ -89,11 +98,14 @@ class Taxonomy:
                     f"{where} ({key}): group {entry['group']!r} is not one of {sorted(groups)}",
                     file=origin,
                 )
-            sources = {}
-            for src, labels in (entry.get("sources") or {}).items():
-                if not isinstance(labels, list):
-                    raise DataError(f"{where} ({key}): sources.{src} must be a list", file=origin)
-                sources[str(src)] = tuple(str(v) for v in labels)
+            sources = _name_lists(entry, "sources", f"{where} ({key})", origin)
+            lexicons = _name_lists(entry, "lexicons", f"{where} ({key})", origin)
+            unknown = sorted(set(lexicons) - set(LEXICONS))
+            if unknown:
+                raise DataError(
+                    f"{where} ({key}): unknown lexicon(s) {unknown}; known lexicons: {', '.join(sorted(LEXICONS))}",
+                    file=origin,
+                )
             seen.add(key)
             cats.append(
                 Category(
@@ -103,11 +115,25 @@ class Taxonomy:
                     definition=" ".join(str(entry["definition"]).split()),
                     not_=" ".join(str(entry.get("not", "")).split()),
                     sources=sources,
+                    lexicons=lexicons,
                 )
             )
         if not cats:
             raise DataError("the taxonomy has no categories", file=origin)
         return cls(version=str(raw.get("version", "")), groups=groups, categories=tuple(cats))
+
+
+def _name_lists(entry: Mapping[str, Any], field_: str, where: str, origin: str) -> dict[str, tuple[str, ...]]:
+    """An optional mapping of name -> list of str (`sources`, `lexicons`)."""
+    raw = entry.get(field_) or {}
+    if not isinstance(raw, Mapping):
+        raise DataError(f"{where}: {field_} must be a mapping of name -> list", file=origin)
+    out = {}
+    for name, values in raw.items():
+        if not isinstance(values, list):
+            raise DataError(f"{where}: {field_}.{name} must be a list", file=origin)
+        out[str(name)] = tuple(str(v) for v in values)
+    return out
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:

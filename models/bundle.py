@@ -42,12 +42,19 @@ class ModelBundle:
     def score_columns(self) -> list[str]:
         return [f"{p}_{k}" for k in self.categories for p in ("score", "flag")]
 
-    def score_frame(self, texts) -> pd.DataFrame:
+    @property
+    def profiles(self) -> list[str]:
+        """Names of the operating points stored in the model, the default first."""
+        clf = self.classifier
+        return [clf.default_profile_, *(p for p in clf.profiles_ if p != clf.default_profile_)]
+
+    def score_frame(self, texts, profile: str | None = None) -> pd.DataFrame:
         """For every category K: `score_K` (calibrated probability; NaN when K was not
-        trained) and `flag_K` (0/1 at K's stored threshold)."""
+        trained) and `flag_K` (0/1 at K's threshold for `profile`, default the model's)."""
+        thresholds = self.classifier.profile_thresholds(profile)  # an unknown profile fails before any work
         texts = as_text_list(texts)
         proba = self.classifier.predict_proba(texts) if texts else np.zeros((0, len(self.categories)))
-        flags = self.classifier.flags(proba)
+        flags = (proba >= thresholds).astype(np.int8)
         data = {}
         for j, key in enumerate(self.categories):
             data[f"score_{key}"] = proba[:, j]

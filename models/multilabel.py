@@ -12,7 +12,8 @@ taxonomy, so a served model cannot disagree with the taxonomy it was trained on.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from qinglang.features.compiled import compile_features
 from qinglang.features.normalize import as_text_list
-from qinglang.models.thresholds import ThresholdRule, choose_threshold
+from qinglang.models.thresholds import ThresholdRule, operating_point
+
+DEFAULT_PROFILE = "balanced"
 
 
 _ONE_BY_ONE_MAX_ROWS = 8  # up to this many texts, per-text products beat building a CSR matrix
@@ -45,6 +48,7 @@ class CategoryFit:
     validation_precision: float | None = None
     validation_recall: float | None = None
     validation_f1: float | None = None
+    operating_points: dict[str, dict] = field(default_factory=dict)
     reason: str = ""
 
 
@@ -67,7 +71,7 @@ class NBScaler(TransformerMixin, BaseEstimator):
         return X.multiply(self.ratio_).tocsr()
 
 
-def _fit_one(X, y, key, C, class_weight, cv_folds, rule, seed, max_iter, nb_weighting):
+def _fit_one(X, y, key, C, class_weight, cv_folds, rules, default_profile, seed, max_iter, nb_weighting):
     lr = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=max_iter, random_state=seed)
     base = Pipeline([("nb", NBScaler()), ("lr", lr)]) if nb_weighting else lr
     n_pos = int(y.sum())
@@ -76,7 +80,8 @@ def _fit_one(X, y, key, C, class_weight, cv_folds, rule, seed, max_iter, nb_weig
     platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof.reshape(-1, 1), y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     oof_prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
-    threshold, met = choose_threshold(y, oof_prob, rule)
+    points = {name: operating_point(y, oof_prob, rule) for name, rule in rules.items()}
+    threshold, met = points[default_profile].threshold, points[default_profile].reached
     flags = (oof_prob >= threshold).astype(int)
     final = clone(base).fit(X, y)
     info = CategoryFit(
@@ -90,6 +95,7 @@ def _fit_one(X, y, key, C, class_weight, cv_folds, rule, seed, max_iter, nb_weig
         validation_precision=float(precision_score(y, flags, zero_division=0)),
         validation_recall=float(recall_score(y, flags)),
         validation_f1=float(f1_score(y, flags)),
+        operating_points={name: asdict(p) for name, p in points.items()},
     )
     if nb_weighting:
         coef = final.named_steps["lr"].coef_.ravel() * final.named_steps["nb"].ratio_
@@ -115,7 +121,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         cv_folds: int = 5,
         min_positives: int = 10,
-        threshold_rule: ThresholdRule = ThresholdRule(),
+        threshold_rules: Mapping[str, ThresholdRule] | None = None,
+        default_profile: str = DEFAULT_PROFILE,
         nb_weighting: bool = False,
         max_iter: int = 1000,
         n_jobs: int | None = None,
@@ -127,7 +134,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.cv_folds = cv_folds
         self.min_positives = min_positives
-        self.threshold_rule = threshold_rule
+        self.threshold_rules = threshold_rules
+        self.default_profile = default_profile
         self.nb_weighting = nb_weighting
         self.max_iter = max_iter
         self.n_jobs = n_jobs
@@ -147,6 +155,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Y has shape {Y.shape}; expected ({len(texts)}, {len(self.categories)})")
         if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
+        rules = dict(self.threshold_rules or {DEFAULT_PROFILE: ThresholdRule()})
+        if self.default_profile not in rules:
+            raise ValueError(f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}")
         self.categories_ = list(self.categories)
         self.vectorizer_ = clone(self.vectorizer)
         features = self.vectorizer_.fit_transform(texts).tocsr()
@@ -166,7 +177,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         # place, which fails on joblib's read-only memory maps.
         results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(
             delayed(_fit_one)(
-                Xk, y, key, self.C, self.class_weight, self.cv_folds, self.threshold_rule, self.random_state, self.max_iter, self.nb_weighting
+                Xk, y, key, self.C, self.class_weight, self.cv_folds, rules, self.default_profile, self.random_state, self.max_iter, self.nb_weighting
             )
             for _, key, Xk, y in jobs
         )
@@ -175,16 +186,21 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = np.zeros((n_features, K), dtype=np.float32)
         self.intercept_ = np.zeros(K)
         self.calibration_ = np.zeros((K, 2))
-        self.thresholds_ = np.full(K, np.inf)
+        self.profiles_ = {name: np.full(K, np.inf) for name in rules}
+        self.profile_reached_ = {name: np.zeros(K, dtype=bool) for name in rules}
         self.trained_ = np.zeros(K, dtype=bool)
         for (j, key, _, _), (coef, intercept, a, b, info) in zip(jobs, results):
             self.coef_[:, j] = coef
             self.intercept_[j] = intercept
             self.calibration_[j] = (a, b)
-            self.thresholds_[j] = info.threshold
+            for name, point in info.operating_points.items():
+                self.profiles_[name][j] = point["threshold"]
+                self.profile_reached_[name][j] = point["reached"]
             self.trained_[j] = True
             fits[key] = info
         self.category_fits_ = {k: fits[k] for k in self.categories_}
+        self.default_profile_ = self.default_profile
+        self.thresholds_ = self.profiles_[self.default_profile_]
         self.classes_ = np.array(self.categories_)
         self._compiled = compile_features(self.vectorizer_)
         return self
@@ -221,13 +237,23 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         proba[:, ~self.trained_] = np.nan
         return proba
 
-    def predict(self, X) -> np.ndarray:
-        """(n, K) 0/1 flags at each category's stored threshold."""
-        return self.flags(self.predict_proba(X))
+    def predict(self, X, profile: str | None = None) -> np.ndarray:
+        """(n, K) 0/1 flags at each category's threshold for `profile` (default: the model's)."""
+        return self.flags(self.predict_proba(X), profile)
 
-    def flags(self, proba: np.ndarray) -> np.ndarray:
+    def profile_thresholds(self, profile: str | None = None) -> np.ndarray:
+        """(K,) thresholds of a named operating point; +inf where a category is untrained
+        or the profile's target was unreachable with `unreachable: never`."""
+        if profile is None:
+            return self.thresholds_
+        try:
+            return self.profiles_[profile]
+        except KeyError:
+            raise ValueError(f"unknown threshold profile {profile!r}; this model has {', '.join(self.profiles_)}") from None
+
+    def flags(self, proba: np.ndarray, profile: str | None = None) -> np.ndarray:
         """NaN (untrained) compares False, and untrained thresholds are +inf: never flagged."""
-        return (proba >= self.thresholds_).astype(np.int8)
+        return (proba >= self.profile_thresholds(profile)).astype(np.int8)
 
     def fit_summary(self) -> list[dict]:
         return [asdict(f) for f in self.category_fits_.values()]

@@ -1,5 +1,6 @@
 """The MLflow pyfunc that serves a ModelBundle: a DataFrame with a `text` column in, the
-`score_K` / `flag_K` columns of every category out."""
+`score_K` / `flag_K` columns of every category out; `params={"profile": "auto"}` picks
+the operating point of the flags."""
 
 from __future__ import annotations
 
@@ -22,4 +23,4 @@ class QinglangPyfunc(mlflow.pyfunc.PythonModel):
             texts = model_input["text"]
         else:
             texts = model_input
-        return self.bundle.score_frame(texts)
+        return self.bundle.score_frame(texts, (params or {}).get("profile"))

@@ -1,4 +1,8 @@
-"""Decision thresholds chosen on validation scores (out-of-fold here), never on test data."""
+"""Decision thresholds chosen on validation scores (out-of-fold here), never on test data.
+
+A model carries several named operating points ("profiles") per category, e.g. `review`
+(high recall, for a human queue) and `auto` (high precision, for automatic action), so a
+caller picks the trade-off at prediction time without retraining."""
 
 from __future__ import annotations
 
@@ -10,22 +14,38 @@ from sklearn.metrics import precision_recall_curve
 
 @dataclass(frozen=True)
 class ThresholdRule:
-    """`f1`: maximise F1. `precision`: lowest threshold reaching precision >= target (falls
-    back to best F1 when unreachable). `recall`: highest threshold keeping recall >= target."""
+    """`f1`: maximise F1. `precision`: lowest threshold reaching precision >= target.
+    `recall`: highest threshold keeping recall >= target. When a target cannot be met,
+    `unreachable` decides: `best_f1` falls back to the best-F1 threshold, `never` disables
+    the category for this profile (nothing is flagged), the safe choice for automatic action."""
 
     strategy: str = "f1"
     target: float | None = None
+    unreachable: str = "best_f1"
 
     def __post_init__(self) -> None:
         if self.strategy not in ("f1", "precision", "recall"):
             raise ValueError(f"threshold strategy {self.strategy!r} is not one of f1, precision, recall")
         if self.strategy != "f1" and (self.target is None or not 0 < self.target <= 1):
             raise ValueError(f"threshold strategy {self.strategy!r} needs a target in (0, 1]")
+        if self.unreachable not in ("best_f1", "never"):
+            raise ValueError(f"unreachable {self.unreachable!r} is not one of best_f1, never")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A threshold with what it achieved on validation data; `reached` is False when the
+    rule's target could not be met (see ThresholdRule.unreachable)."""
+
+    threshold: float
+    reached: bool
+    precision: float
+    recall: float
 
 
 def choose_threshold(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> tuple[float, bool]:
-    """Return (threshold, reached): `reached` is False when a precision/recall target could
-    not be met and best-F1 was used instead."""
+    """Return (threshold, reached); the threshold is +inf when the target is unreachable
+    and the rule says `never`."""
     precision, recall, thresholds = precision_recall_curve(y_true, scores)
     precision, recall = precision[:-1], recall[:-1]
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
@@ -34,6 +54,19 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule
         return best_f1, True
     if rule.strategy == "precision":
         ok = np.flatnonzero(precision >= rule.target)
-        return (float(thresholds[ok[0]]), True) if ok.size else (best_f1, False)
-    ok = np.flatnonzero(recall >= rule.target)
-    return (float(thresholds[ok[-1]]), True) if ok.size else (best_f1, False)
+        index = ok[0] if ok.size else None
+    else:
+        ok = np.flatnonzero(recall >= rule.target)
+        index = ok[-1] if ok.size else None
+    if index is not None:
+        return float(thresholds[index]), True
+    return (best_f1 if rule.unreachable == "best_f1" else float("inf")), False
+
+
+def operating_point(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> OperatingPoint:
+    threshold, reached = choose_threshold(y_true, scores, rule)
+    flags = scores >= threshold
+    tp = int((flags & (y_true == 1)).sum())
+    return OperatingPoint(
+        threshold, reached, tp / flags.sum() if flags.sum() else float("nan"), tp / max(int(y_true.sum()), 1)
+    )

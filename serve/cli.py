@@ -1,4 +1,4 @@
-"""The `qinglang` command: train, score, evaluate."""
+"""The `qinglang` command: train, evaluate, compare, promote, score, serve."""
 
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ def score(
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Worker processes (default: every available core)."),
     chunk_rows: int = typer.Option(5000, "--chunk-rows", min=1, help="Rows read, scored and written at a time."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="Operating point for the flags, e.g. review or auto (default: the model's)."),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
     from qinglang.serve.loading import ModelLoadError, load_bundle
@@ -80,41 +81,163 @@ def score(
 
     try:
         bundle = load_bundle(model)
-        summary = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty() if progress is None else progress, jobs=jobs, chunk_rows=chunk_rows)
-    except (DataError, ModelLoadError) as exc:
+        summary = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty() if progress is None else progress, jobs=jobs, chunk_rows=chunk_rows, profile=profile)
+    except (DataError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write {output}: {exc}")
     typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")
 
 
+def _held_out(bundle, data: Optional[Path], data_dir: Optional[Path], split, source, text_column: str):
+    from qinglang.training.assess import held_out_from_corpora, held_out_from_file
+
+    if data is not None:
+        return held_out_from_file(bundle, data, text_column, split or None)
+    if data_dir is not None:
+        return held_out_from_corpora(bundle, data_dir, split or None, source or None)
+    _fail("give --data FILE, or --data-dir / QINGLANG_DATA_DIR to use the model's held-out corpus splits")
+
+
+DataOption = typer.Option(None, "--data", help="Labeled file in the canonical format (text + category columns). Without it: the held-out splits of the model's own training corpora.")
+SplitOption = typer.Option(None, "--split", help="Held-out split(s) (default: the training run's evaluation splits); repeatable.")
+SourceOption = typer.Option(None, "--source", help="Only these sources (e.g. cold, weibo_trending_labeled); repeatable.")
+
+
 @app.command()
 def evaluate(
     model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
-    data: Path = typer.Option(..., "--data", help="Labeled file in the canonical format (text + category columns)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here as JSON."),
+    data: Optional[Path] = DataOption,
+    data_dir: Optional[Path] = DataDirOption,
+    split: Optional[list[str]] = SplitOption,
+    source: Optional[list[str]] = SourceOption,
+    out: Path = typer.Option(Path("runs/evaluation"), "--out", help="Folder for the report (report.md, PNGs, CSVs)."),
+    log_run: bool = typer.Option(True, "--log/--no-log", help="Log the report to MLflow as an evaluation run."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics here as JSON."),
     text_column: str = typer.Option("text", "--text-column"),
 ) -> None:
-    """Metrics per category on a labeled file."""
-    from qinglang.data.loaders.tabular import read_labeled_file
+    """Per-category report on held-out data, beside the keyword-filter baseline: metrics,
+    operating points, per-source breakdown, plots, top errors. Logged to MLflow."""
     from qinglang.serve.loading import ModelLoadError, load_bundle
-    from qinglang.training.evaluate import evaluate_table
+    from qinglang.training.assess import evaluate_model
 
+    _setup_logging()
     try:
         bundle = load_bundle(model)
-        frame, _ = read_labeled_file(data, bundle.taxonomy, text_column=text_column)
+        held_out = _held_out(bundle, data, data_dir, split, source, text_column)
+        evaluation, run_id = evaluate_model(bundle, held_out, out, model_ref=model, data_dir=data_dir, log_run=log_run)
     except (DataError, ModelLoadError) as exc:
         _fail(str(exc))
-    frame["split"] = frame["split"].fillna("test")
-    scores = bundle.classifier.predict_proba(frame["text"])
-    results = evaluate_table(frame, scores, bundle.classifier.flags(scores), bundle.categories, bundle.classifier.trained_)
-    _print_summary(results)
-    skipped = results[results["status"] != "ok"]
+    _print_summary(evaluation.results)
+    skipped = evaluation.results[evaluation.results["status"] != "ok"]
     for rec in skipped.itertuples(index=False):
         typer.echo(f"  {rec.split:5} {rec.source:24} {rec.category:17} n={rec.n} pos={rec.support}: {rec.status}")
+    typer.echo(f"report: {out / 'report.md'}")
+    if run_id:
+        typer.echo(f"logged: MLflow run {run_id}")
     if json_out:
-        json_out.write_text(json.dumps(json.loads(results.to_json(orient="records")), indent=2, ensure_ascii=False), "utf-8")
+        json_out.write_text(json.dumps(json.loads(evaluation.results.to_json(orient="records")), indent=2, ensure_ascii=False), "utf-8")
         typer.echo(f"metrics → {json_out}")
+
+
+def _comparison(baseline_ref: str, candidate_ref: str, data, data_dir, split, source, text_column: str, n_boot: int, seed: int):
+    """Both models scored on the candidate's held-out rows; the bootstrap table."""
+    from qinglang.serve.loading import load_bundle
+    from qinglang.training.compare import compare_scores
+
+    baseline, candidate = load_bundle(baseline_ref), load_bundle(candidate_ref)
+    if baseline.categories != candidate.categories:
+        raise DataError(f"the models score different categories: {baseline.categories} vs {candidate.categories}")
+    held_out = _held_out(candidate, data, data_dir, split, source, text_column)
+    fitted_on = set((baseline.metadata.get("data_config") or {}).get("fit_splits", []))
+    if data is None and fitted_on & set(held_out.splits):
+        raise DataError(f"the baseline model was fitted on split(s) {sorted(fitted_on & set(held_out.splits))}: compare on others")
+    texts = held_out.table["text"]
+    scored = []
+    for bundle in (baseline, candidate):
+        proba = bundle.classifier.predict_proba(texts)
+        scored.append((proba, bundle.classifier.flags(proba)))
+    table = compare_scores(held_out.table, candidate.categories, scored[0], scored[1], n_boot=n_boot, seed=seed)
+    return table, held_out
+
+
+@app.command()
+def compare(
+    baseline: str = typer.Option(..., "--baseline", help="The model in use, e.g. models:/qinglang@champion."),
+    candidate: str = typer.Option(..., "--candidate", help="The model to judge, e.g. models:/qinglang@candidate."),
+    data: Optional[Path] = DataOption,
+    data_dir: Optional[Path] = DataDirOption,
+    split: Optional[list[str]] = SplitOption,
+    source: Optional[list[str]] = SourceOption,
+    n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Paired bootstrap resamples for the confidence intervals."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table here as JSON."),
+    text_column: str = typer.Option("text", "--text-column"),
+) -> None:
+    """Side-by-side per-category metrics of two models on the same held-out rows, with
+    deltas and paired-bootstrap 95% intervals (* = the interval excludes 0)."""
+    from qinglang.serve.loading import ModelLoadError
+    from qinglang.training.compare import format_comparison
+
+    _setup_logging()
+    try:
+        table, held_out = _comparison(baseline, candidate, data, data_dir, split, source, text_column, n_boot, seed)
+    except (DataError, ModelLoadError) as exc:
+        _fail(str(exc))
+    typer.echo(f"baseline {baseline} vs candidate {candidate} on {held_out.description} ({len(held_out.table)} rows)\n")
+    typer.echo(format_comparison(table))
+    if json_out:
+        json_out.write_text(table.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
+        typer.echo(f"table → {json_out}")
+
+
+@app.command()
+def promote(
+    reason: str = typer.Option(..., "--reason", help="Why this model should serve; recorded on the model version."),
+    name: str = typer.Option("qinglang", "--name", help="Registered model name."),
+    from_alias: str = typer.Option("candidate", "--from"),
+    to_alias: str = typer.Option("champion", "--to"),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config whose `promotion` section sets metric and tolerance (default: the shipped one)."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", min=0, help="Override the configured tolerance."),
+    force: bool = typer.Option(False, "--force", help="Promote despite regressions (recorded as forced)."),
+    data: Optional[Path] = DataOption,
+    data_dir: Optional[Path] = DataDirOption,
+    split: Optional[list[str]] = SplitOption,
+    source: Optional[list[str]] = SourceOption,
+    n_boot: int = typer.Option(1000, "--n-boot", min=0),
+    text_column: str = typer.Option("text", "--text-column"),
+) -> None:
+    """Move the registry alias --from (candidate) to --to (champion) only if no category
+    regresses beyond the configured tolerance against the current champion on the same
+    held-out rows. Records who, when and why as tags on the model version. Exit 1 if refused."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from qinglang.serve.loading import ModelLoadError
+    from qinglang.training.compare import format_comparison
+    from qinglang.training.config import load_config
+    from qinglang.training.promotion import PromotionPolicy, PromotionRefused, promote as run_promotion
+    from qinglang.training.tracking import configure_tracking
+
+    _setup_logging()
+    try:
+        section = load_config(config).promotion
+        policy = PromotionPolicy(section.metric, section.tolerance if tolerance is None else tolerance,
+                                 tuple(section.categories) if section.categories else None)
+        configure_tracking()
+        client = MlflowClient()
+        comparison = None
+        if to_alias in client.get_registered_model(name).aliases:
+            comparison, held_out = _comparison(f"models:/{name}@{to_alias}", f"models:/{name}@{from_alias}", data, data_dir, split, source, text_column, n_boot, 0)
+            typer.echo(f"@{to_alias} vs @{from_alias} on {held_out.description} ({len(held_out.table)} rows)\n")
+            typer.echo(format_comparison(comparison))
+        result = run_promotion(client, name, from_alias=from_alias, to_alias=to_alias, comparison=comparison, policy=policy, force=force, reason=reason)
+    except PromotionRefused as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    except (DataError, ModelLoadError, ValueError, MlflowException) as exc:
+        _fail(str(exc))
+    typer.echo(result.message)
 
 
 @app.command()

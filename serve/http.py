@@ -9,9 +9,11 @@ No `from __future__ import annotations` here: the request model is built per app
 its limits, and FastAPI must see the real class in the endpoint's signature."""
 
 import logging
+import math
 import os
 import secrets
 import time
+from typing import Literal, Optional
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -57,7 +59,9 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
     request_model = create_model(
         "ModerateRequest", __base__=ModerateRequest,
         items=(list[limited_item], Field(min_length=1, max_length=settings.max_items, description="Texts to score.")),
+        profile=(Optional[Literal[tuple(predictor.profiles)]], Field(None, description="Operating point for the flags; default: the model's.")),
     )
+    default_profile = predictor.profiles[0]
 
     app = FastAPI(
         title="qinglang (清朗) moderation API",
@@ -77,8 +81,9 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
 
     @app.post("/v1/moderate", response_model=ModerateResponse, responses=errors, dependencies=[Depends(require_key)], tags=["moderation"])
     def moderate(body: request_model) -> dict:
-        """Score every item; flags use each category's stored threshold."""
-        preds = predictor.predict([item.text for item in body.items])
+        """Score every item; flags use each category's threshold at the chosen operating point."""
+        profile = body.profile or default_profile
+        preds = predictor.predict([item.text for item in body.items], profile)
         out = []
         for item, pred in zip(body.items, preds):
             out.append({
@@ -91,21 +96,31 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
             for f in pred.flagged:
                 metrics.flags.labels(f.category).inc()
         metrics.items.inc(len(out))
-        return {"model": model_ref, "items": out}
+        return {"model": model_ref, "profile": profile, "items": out}
 
     @app.get("/v1/taxonomy", response_model=TaxonomyResponse, responses={401: {"model": ErrorResponse}}, dependencies=[Depends(require_key)], tags=["moderation"])
     def taxonomy() -> dict:
-        """The categories this model scores, with their thresholds; from the model artifact."""
+        """The categories this model scores, with their operating points; from the model artifact."""
         bundle = predictor.bundle
         clf = bundle.classifier
+
+        def finite(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
         return {
             "model": model_ref,
             "taxonomy_version": bundle.taxonomy.version,
+            "default_profile": default_profile,
+            "profiles": predictor.profiles,
             "groups": dict(bundle.taxonomy.groups),
             "categories": [
                 CategoryOut(
                     key=c.key, name_zh=c.name_zh, group=c.group, definition=c.definition, trained=bool(clf.trained_[j]),
-                    threshold=float(clf.thresholds_[j]) if clf.trained_[j] else None,
+                    threshold=finite(clf.thresholds_[j]),
+                    operating_points={
+                        name: {"threshold": finite(clf.profiles_[name][j]), "reached": bool(clf.profile_reached_[name][j])}
+                        for name in predictor.profiles
+                    },
                 )
                 for j, c in enumerate(bundle.taxonomy.categories)
             ],

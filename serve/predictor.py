@@ -70,13 +70,20 @@ class Predictor:
         loaded: LoadedModel = load_model(model)
         return cls(loaded.bundle, ModelInfo(loaded.name, loaded.version, loaded.bundle.metadata.get("run_id"), model))
 
-    def scores(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained."""
-        proba = self._classifier.predict_proba(as_text_list(texts))
-        return proba, self._classifier.flags(proba)
+    @property
+    def profiles(self) -> list[str]:
+        """Operating points stored in the model, the default first."""
+        return self.bundle.profiles
 
-    def predict(self, texts: Iterable[str]) -> list[Prediction]:
-        proba, flags = self.scores(texts)
+    def scores(self, texts: Iterable[str], profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained.
+        `profile` names the operating point for the flags (ValueError if unknown)."""
+        thresholds = self._classifier.profile_thresholds(profile)
+        proba = self._classifier.predict_proba(as_text_list(texts))
+        return proba, (proba >= thresholds).astype(np.int8)
+
+    def predict(self, texts: Iterable[str], profile: str | None = None) -> list[Prediction]:
+        proba, flags = self.scores(texts, profile)
         out = []
         for row, row_flags in zip(proba.tolist(), flags.tolist()):
             scores = {k: (None if math.isnan(p) else p) for k, p in zip(self.categories, row)}
@@ -89,10 +96,10 @@ class Predictor:
             out.append(Prediction(scores, flagged, self.info))
         return out
 
-    def predict_series(self, texts: pd.Series) -> pd.DataFrame:
+    def predict_series(self, texts: pd.Series, profile: str | None = None) -> pd.DataFrame:
         """`score_K` and `flag_K` per category, indexed like `texts`."""
         if not isinstance(texts, pd.Series):
             raise TypeError(f"predict_series takes a pandas Series of str, got {type(texts).__name__}")
-        frame = self.bundle.score_frame(texts)
+        frame = self.bundle.score_frame(texts, profile)
         frame.index = texts.index
         return frame

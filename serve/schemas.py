@@ -16,6 +16,7 @@ class ModerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[Item] = Field(min_length=1, description="Texts to score. More than the limit: 413.")
+    profile: str | None = Field(None, description="Operating point for the flags (see /v1/taxonomy); default: the model's.")
 
 
 class ModelRef(BaseModel):
@@ -40,7 +41,13 @@ class ItemResult(BaseModel):
 
 class ModerateResponse(BaseModel):
     model: ModelRef
+    profile: str = Field(description="The operating point the flags were decided at.")
     items: list[ItemResult]
+
+
+class OperatingPointOut(BaseModel):
+    threshold: float | None = Field(description="null: never flagged at this operating point (untrained, or its target was unreachable).")
+    reached: bool = Field(description="Whether the point's validation target (e.g. precision >= 0.9) was met.")
 
 
 class CategoryOut(BaseModel):
@@ -49,12 +56,16 @@ class CategoryOut(BaseModel):
     group: str
     definition: str
     trained: bool
-    threshold: float | None
+    threshold: float | None = Field(description="At the default operating point; null: never flagged.")
+    operating_points: dict[str, OperatingPointOut]
+
 
 
 class TaxonomyResponse(BaseModel):
     model: ModelRef
     taxonomy_version: str
+    default_profile: str
+    profiles: list[str]
     groups: dict[str, str]
     categories: list[CategoryOut]
 

@@ -51,8 +51,8 @@ def texts_of(frame: pd.DataFrame, column: str, origin: str) -> pd.Series:
     return col.astype(str)
 
 
-def _score_texts(texts: list[str]) -> pd.DataFrame:
-    return _worker_bundle.score_frame(texts)
+def _score_texts(texts: list[str], profile: str | None) -> pd.DataFrame:
+    return _worker_bundle.score_frame(texts, profile)
 
 
 class _AtomicTableWriter:
@@ -115,15 +115,18 @@ def score_file(
     progress: bool = True,
     jobs: int | None = None,
     chunk_rows: int = 5000,
+    profile: str | None = None,
 ) -> ScoreSummary:
     """Score `input_path` into `output_path` (type from its extension). `jobs`: worker
-    processes (default: every available core; 1 scores in this process)."""
+    processes (default: every available core; 1 scores in this process). `profile`: the
+    operating point for the flags (default: the model's)."""
     global _worker_bundle
     table_format(output_path)  # refuse an unsupported output type before any work
     if Path(input_path).resolve() == Path(output_path).resolve():
         raise DataError("output would overwrite the input; choose another --output", file=str(output_path))
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
+    bundle.classifier.profile_thresholds(profile)  # an unknown profile fails before any work
     jobs = max(1, jobs or available_cores())
     clash = set(bundle.score_columns())
     chunks = iter_table(input_path, chunk_rows)
@@ -133,11 +136,11 @@ def score_file(
     pool = None
     try:
         if jobs == 1:
-            scored = ((frame, bundle.score_frame(texts)) for frame, texts in _prepared(chunks, text_column, clash, str(input_path)))
+            scored = ((frame, bundle.score_frame(texts, profile)) for frame, texts in _prepared(chunks, text_column, clash, str(input_path)))
         else:
             _worker_bundle = bundle
             pool = ProcessPoolExecutor(jobs, mp_context=_fork_context())
-            scored = _in_pool(pool, _prepared(chunks, text_column, clash, str(input_path)), in_flight=2 * jobs)
+            scored = _in_pool(pool, _prepared(chunks, text_column, clash, str(input_path)), profile, in_flight=2 * jobs)
         for frame, scores in scored:
             scores.index = frame.index
             writer.write(pd.concat([frame, scores], axis=1))
@@ -166,11 +169,11 @@ def _prepared(chunks: Iterator[pd.DataFrame], column: str, clash: set[str], orig
         yield frame, texts_of(frame, column, origin).tolist()
 
 
-def _in_pool(pool: ProcessPoolExecutor, work: Iterator[tuple[pd.DataFrame, list[str]]], in_flight: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+def _in_pool(pool: ProcessPoolExecutor, work: Iterator[tuple[pd.DataFrame, list[str]]], profile: str | None, in_flight: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Results in submission order with at most `in_flight` chunks outstanding."""
     pending: deque[tuple[pd.DataFrame, Future]] = deque()
     for frame, texts in work:
-        pending.append((frame, pool.submit(_score_texts, texts)))
+        pending.append((frame, pool.submit(_score_texts, texts, profile)))
         if len(pending) >= in_flight:
             done_frame, future = pending.popleft()
             yield done_frame, future.result()

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY
+from qinglang.models.thresholds import ThresholdRule
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -74,15 +75,50 @@ class ModelSection(_Strict):
     n_jobs: int | None = -1
 
 
-class ThresholdSection(_Strict):
+class ProfileSpec(_Strict):
     strategy: Literal["f1", "precision", "recall"] = "f1"
     target: float | None = Field(None, gt=0, le=1)
+    unreachable: Literal["best_f1", "never"] = "best_f1"
 
     @model_validator(mode="after")
-    def _target_when_needed(self) -> "ThresholdSection":
+    def _target_when_needed(self) -> "ProfileSpec":
         if self.strategy != "f1" and self.target is None:
             raise ValueError(f"strategy {self.strategy!r} needs a target between 0 and 1")
         return self
+
+
+def _default_profiles() -> dict[str, ProfileSpec]:
+    return {
+        "balanced": ProfileSpec(),
+        "review": ProfileSpec(strategy="recall", target=0.9),
+        "auto": ProfileSpec(strategy="precision", target=0.9, unreachable="never"),
+    }
+
+
+class ThresholdSection(_Strict):
+    """Named operating points, each chosen per category on out-of-fold validation scores;
+    `default` is the one used when a caller names none."""
+
+    default: str = "balanced"
+    profiles: dict[str, ProfileSpec] = Field(default_factory=_default_profiles, min_length=1)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> "ThresholdSection":
+        if self.default not in self.profiles:
+            raise ValueError(f"default profile {self.default!r} is not among the profiles {sorted(self.profiles)}")
+        return self
+
+    def rules(self) -> dict[str, ThresholdRule]:
+        return {name: ThresholdRule(p.strategy, p.target, p.unreachable) for name, p in self.profiles.items()}
+
+
+class PromotionSection(_Strict):
+    """The gate `qinglang promote` applies: no category may lose more than `tolerance` of
+    `metric` against the champion on the same held-out rows (unless forced)."""
+
+    metric: Literal["average_precision", "f1", "precision", "recall"] = "average_precision"
+    tolerance: float = Field(0.01, ge=0, le=1)
+    categories: list[str] | None = None
 
 
 class MlflowSection(_Strict):
@@ -99,6 +135,7 @@ class TrainConfig(_Strict):
     model: ModelSection = ModelSection()
     thresholds: ThresholdSection = ThresholdSection()
     mlflow: MlflowSection = MlflowSection()
+    promotion: PromotionSection = PromotionSection()
 
     def flat(self) -> dict[str, str]:
         """Dotted parameters for MLflow (`model.C` = "4.0")."""

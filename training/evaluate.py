@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 ALL_SOURCES = "all"
-METRICS = ("n", "support", "precision", "recall", "f1", "accuracy", "macro_f1_2class", "average_precision")
+METRICS = ("n", "support", "precision", "recall", "f1", "accuracy", "macro_f1_2class", "average_precision", "ece")
 
 
 def _binary_metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, float]:
@@ -35,7 +35,16 @@ def _binary_metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[
         "accuracy": (tp + tn) / len(y),
         "macro_f1_2class": float(np.nanmean([f1, f1_neg])) if len(y) else float("nan"),
         "average_precision": float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else float("nan"),
+        "ece": expected_calibration_error(y, score) if len(y) else float("nan"),
     }
+
+
+def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """Row-weighted mean |observed rate - mean score| over equal-width score bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    gap = np.abs(np.bincount(which, y, bins) - np.bincount(which, scores, bins))
+    return float(gap.sum() / len(y))
 
 
 def evaluate_slice(labels: pd.DataFrame, scores: np.ndarray, flags: np.ndarray, categories: list[str], trained: np.ndarray) -> pd.DataFrame:
@@ -106,3 +115,20 @@ def metrics_for_mlflow(results: pd.DataFrame) -> dict[str, float]:
             if v is not None and not pd.isna(v):
                 out[f"{rec['split']}.{rec['source']}.{rec['category']}.{m}"] = float(v)
     return out
+
+
+def category_confusion(table: pd.DataFrame, flags: np.ndarray, categories: list[str], trained: np.ndarray, min_rows: int = 5) -> pd.DataFrame:
+    """Rate[A, B]: among texts labeled A and known not to be B, the share flagged B. Which
+    categories the model mixes up; only rows where both labels are known count, and a cell
+    with fewer than `min_rows` such rows is NaN."""
+    labels = table[categories].to_numpy(dtype="float64", na_value=np.nan)
+    rate = np.full((len(categories), len(categories)), np.nan)
+    for a in range(len(categories)):
+        for b in range(len(categories)):
+            if a == b or not trained[b]:
+                continue
+            rows = (labels[:, a] == 1) & (labels[:, b] == 0)
+            if rows.sum() >= min_rows:
+                rate[a, b] = flags[rows, b].mean()
+    frame = pd.DataFrame(rate, index=categories, columns=categories)
+    return frame.dropna(how="all").dropna(axis=1, how="all")

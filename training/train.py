@@ -30,10 +30,10 @@ from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
 from qinglang.models.multilabel import MultiCategoryClassifier
 from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
-from qinglang.models.thresholds import ThresholdRule
 from qinglang.training.config import TrainConfig
-from qinglang.training.evaluate import evaluate_table, metrics_for_mlflow
-from qinglang.training.report import plot_pr_curves, write_report
+from qinglang.training.baseline import keyword_baseline
+from qinglang.training.evaluate import metrics_for_mlflow
+from qinglang.training.report import training_sections, write_evaluation
 from qinglang.training.tracking import configure_tracking, environment, git_state, runtime_requirements
 
 log = logging.getLogger("qinglang.train")
@@ -94,7 +94,8 @@ def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
         class_weight=m.class_weight,
         cv_folds=m.cv_folds,
         min_positives=m.min_positives,
-        threshold_rule=ThresholdRule(config.thresholds.strategy, config.thresholds.target),
+        threshold_rules=config.thresholds.rules(),
+        default_profile=config.thresholds.default,
         nb_weighting=m.nb_weighting,
         max_iter=m.max_iter,
         n_jobs=m.n_jobs,
@@ -130,7 +131,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
     classifier = build_classifier(config, taxonomy).fit(fit_rows["text"], fit_rows[keys])
     fit_seconds = time.perf_counter() - fit_started
     scores = classifier.predict_proba(eval_rows["text"])
-    results = evaluate_table(eval_rows, scores, classifier.flags(scores), keys, classifier.trained_, config.data.eval_splits)
+    baseline, baseline_note = keyword_baseline(taxonomy, data_dir, eval_rows["text"])
 
     fingerprint = dataset.fingerprint(keys)
     provenance = {**git_state(), **environment()}
@@ -143,7 +144,8 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         bundle = ModelBundle(
             classifier,
             taxonomy,
-            {"model_name": config.mlflow.registered_model, "run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode, "data_sha256": fingerprint["__all__"]["sha256"], **provenance},
+            {"model_name": config.mlflow.registered_model, "run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode,
+             "data_sha256": fingerprint["__all__"]["sha256"], "data_config": config.data.model_dump(mode="json"), **provenance},
         )
         bundle_path = bundle.save(run_dir / "bundle")
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
@@ -153,15 +155,15 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         (run_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
         coverage = dataset.coverage(keys)
         coverage.to_csv(run_dir / "label_coverage.csv", index=False)
-        results.to_csv(run_dir / "metrics.csv", index=False)
-        (run_dir / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
-        plots = [p for split in config.data.eval_splits if (p := plot_pr_curves(eval_rows, scores, keys, classifier.trained_, split, run_dir))]
-        write_report(
-            run_dir, taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier, results=results, plots=plots,
-            run_info={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
-                      "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
-                      "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},
+        evaluation = write_evaluation(
+            run_dir, table=eval_rows, scores=scores, classifier=classifier, taxonomy=taxonomy, splits=config.data.eval_splits,
+            baseline=baseline, baseline_note=baseline_note, title="qinglang training report",
+            header={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
+                    "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
+                    "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},
+            extra_sections=training_sections(taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier),
         )
+        results = evaluation.results
 
         mlflow.log_params(config.flat())
         mlflow.log_params({f"data.rows.{s}": v["rows"] for s, v in fingerprint.items()})
@@ -172,6 +174,8 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
                 mlflow.log_metrics({f"validation.{key}.{m}": getattr(fit, f"validation_{m}") for m in ("precision", "recall", "f1", "ap")})
                 mlflow.log_metric(f"threshold.{key}", fit.threshold)
         mlflow.log_metrics(metrics_for_mlflow(results))
+        if evaluation.baseline_results is not None:
+            mlflow.log_metrics({f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()})
         mlflow.log_metric("fit_seconds", fit_seconds)
         for path in sorted(run_dir.iterdir()):
             if path.is_file():
@@ -184,7 +188,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
                 python_model=QinglangPyfunc(),
                 artifacts={ARTIFACT_KEY: str(bundle_path)},
                 code_paths=[str(stage_code(Path(code_dir)))],
-                signature=infer_signature(example, bundle.score_frame(INPUT_EXAMPLE)),
+                signature=infer_signature(example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}),
                 input_example=example,
                 pip_requirements=runtime_requirements(),
                 registered_model_name=config.mlflow.registered_model if register else None,

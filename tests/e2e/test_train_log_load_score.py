@@ -60,6 +60,8 @@ def test_registered_model_loads_in_a_fresh_process_and_matches(trained):
         "import json, sys, mlflow, pandas as pd\n"
         "m = mlflow.pyfunc.load_model('models:/qinglang@candidate')\n"
         "out = m.predict(pd.DataFrame({'text': json.loads(sys.argv[1])}))\n"
+        "review = m.predict(pd.DataFrame({'text': json.loads(sys.argv[1])}), params={'profile': 'review'})\n"
+        "print(review.to_json(orient='records'))\n"
         "print(out.to_json(orient='records'))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(texts)], env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
@@ -69,6 +71,9 @@ def test_registered_model_loads_in_a_fresh_process_and_matches(trained):
     for key in result.bundle.categories:
         np.testing.assert_allclose(fresh[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-6, equal_nan=True)
         assert fresh[f"flag_{key}"].tolist() == local[f"flag_{key}"].tolist()
+    review = pd.DataFrame(json.loads(proc.stdout.strip().splitlines()[-2]))  # the operating point travels as a pyfunc param
+    local_review = result.bundle.score_frame(texts, "review")
+    assert review.filter(like="flag_").to_numpy().tolist() == local_review.filter(like="flag_").to_numpy().tolist()
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])

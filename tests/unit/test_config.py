@@ -19,7 +19,8 @@ def test_default_config_reads_every_corpus_and_holds_out_dev_and_test():
         ("model: {typo: 1}", "model.typo: Extra inputs are not permitted"),
         ("data: {corpora: [nope]}", "unknown corpora"),
         ("data: {fit_splits: [train, test]}", "overlap"),
-        ("thresholds: {strategy: best}", "thresholds.strategy"),
+        ("thresholds: {profiles: {x: {strategy: best}}}", "thresholds.profiles.x.strategy"),
+        ("thresholds: {default: strict}", "default profile 'strict' is not among"),
         ("model: [1, 2", "not valid YAML"),
     ],
 )
@@ -38,6 +39,12 @@ def test_missing_config_file(tmp_path):
 
 def test_precision_or_recall_threshold_needs_a_target(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text("thresholds: {strategy: precision}", "utf-8")
+    path.write_text("thresholds: {profiles: {auto: {strategy: precision}}}", "utf-8")
     with pytest.raises(DataError, match="needs a target"):
         load_config(path)
+
+
+def test_default_config_has_review_and_auto_operating_points():
+    rules = load_config().thresholds.rules()
+    assert rules["review"].strategy == "recall" and rules["review"].target == 0.9
+    assert rules["auto"].strategy == "precision" and rules["auto"].unreachable == "never"

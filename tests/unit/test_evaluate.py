@@ -48,3 +48,28 @@ def test_micro_average_counts_false_positives_where_a_slice_has_no_positives():
     assert micro.precision == pytest.approx(2 / 4)       # x: 2 TP; y: 2 FP on an all-negative slice
     macro = res[res.category == "_macro"].iloc[0]
     assert macro.f1 == pytest.approx(1.0)               # macro averages only categories with positives
+
+
+def test_calibration_error_is_small_for_calibrated_scores_and_large_for_overconfident():
+    from qinglang.training.evaluate import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=20_000)
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    assert expected_calibration_error(y, p) < 0.02
+    assert expected_calibration_error(y, np.where(p > 0.5, 0.99, 0.01)) > 0.2
+
+
+def test_category_confusion_counts_only_rows_known_negative_for_the_flagged_category():
+    from qinglang.training.evaluate import category_confusion
+
+    table = pd.DataFrame({
+        "a": pd.array([1] * 6 + [0] * 6, dtype="Int8"),
+        "b": pd.array([0] * 4 + [None] * 2 + [0] * 6, dtype="Int8"),
+    })
+    flags = np.zeros((12, 2), dtype=int)
+    flags[:2, 1] = 1          # two of the four a-rows known not to be b are flagged b
+    flags[4:6, 1] = 1         # b unknown there: not a confusion
+    rate = category_confusion(table, flags, ["a", "b"], np.array([True, True]), min_rows=2)
+    assert rate.loc["a", "b"] == 0.5
+    assert "b" not in rate.index  # no row is labeled b

@@ -131,11 +131,11 @@ def test_a_failing_model_gives_500_json_and_the_app_keeps_serving(predictor, mon
     calls = {"n": 0}
     real = predictor.predict
 
-    def flaky(texts):
+    def flaky(texts, profile=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("boom")
-        return real(texts)
+        return real(texts, profile)
 
     monkeypatch.setattr(predictor, "predict", flaky)
     first = post(client, {"items": [{"id": "1", "text": "你好"}]})
@@ -149,3 +149,27 @@ def test_concurrent_requests_return_exactly_the_sequential_responses(client):
     with ThreadPoolExecutor(8) as pool:
         concurrent = list(pool.map(lambda b: post(client, b).json(), bodies))
     assert concurrent == sequential
+
+
+def test_operating_point_is_chosen_per_request(client, predictor, demo_bundle):
+    texts = ["顶流小A机场私服又火了", "你这个傻逼滚出去", "家里有矿晒豪车名表"]
+    items = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
+    assert post(client, {"items": items}).json()["profile"] == "balanced"
+    for profile in ("review", "auto"):
+        body = post(client, {"items": items, "profile": profile}).json()
+        assert body["profile"] == profile
+        expected = predictor.predict(texts, profile)
+        assert [[f["category"] for f in i["flagged"]] for i in body["items"]] == [[f.category for f in p.flagged] for p in expected]
+    r = post(client, {"items": items, "profile": "strict"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "review" in json.dumps(r.json()["error"]["details"])  # the error lists the model's profiles
+
+
+def test_taxonomy_lists_every_operating_point(client, demo_bundle):
+    body = client.get("/v1/taxonomy").json()
+    clf = demo_bundle.classifier
+    assert body["default_profile"] == "balanced" and body["profiles"] == ["balanced", "review", "auto"]
+    hype = body["categories"][0]["operating_points"]
+    assert hype["review"]["threshold"] == pytest.approx(float(clf.profiles_["review"][0]))
+    untrained = {c["key"]: c for c in body["categories"]}["wealth_flaunting"]["operating_points"]
+    assert all(p == {"threshold": None, "reached": False} for p in untrained.values())

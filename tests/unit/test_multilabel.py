@@ -9,7 +9,7 @@ import pytest
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.multilabel import MultiCategoryClassifier
-from qinglang.models.thresholds import ThresholdRule, choose_threshold
+from qinglang.models.thresholds import ThresholdRule, choose_threshold, operating_point
 
 INSULTS = ["你这个傻逼", "滚你妈的蛋", "脑残东西", "垃圾人渣", "傻逼玩意儿", "去死吧废物", "蠢货闭嘴", "贱人滚"]
 NEUTRAL = ["今天天气不错", "明天有小雨", "股市今日上涨", "球队赢得比赛", "新书发布会", "地铁延误十分钟", "春节放假安排", "城市马拉松开跑"]
@@ -104,6 +104,39 @@ def test_threshold_rules():
     assert choose_threshold(y, s, ThresholdRule("recall", 1.0)) == (0.35, True)
     with pytest.raises(ValueError):
         ThresholdRule("precision")
+
+
+def test_unreachable_target_falls_back_to_best_f1_or_disables():
+    y = np.array([0, 1, 0, 1])
+    s = np.array([0.9, 0.8, 0.7, 0.6])  # the top score is a negative: precision never reaches 1
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0)) == (0.6, False)
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0, unreachable="never")) == (float("inf"), False)
+    point = operating_point(y, s, ThresholdRule("recall", 0.5))
+    assert point.reached and point.threshold == 0.8 and point.recall == 0.5 and point.precision == 0.5
+
+
+PROFILES = {"balanced": ThresholdRule(), "review": ThresholdRule("recall", 1.0), "auto": ThresholdRule("precision", 1.0, unreachable="never")}
+
+
+def test_named_operating_points_are_stored_and_selectable_at_prediction():
+    texts, Y = make_data()
+    model = make_model(threshold_rules=PROFILES).fit(texts, Y)
+    assert set(model.profiles_) == set(PROFILES) and model.default_profile_ == "balanced"
+    np.testing.assert_array_equal(model.thresholds_, model.profiles_["balanced"])
+    assert np.all(model.profiles_["review"] <= model.profiles_["balanced"])  # full recall never needs a higher bar
+    proba = model.predict_proba(texts)
+    for name in PROFILES:
+        np.testing.assert_array_equal(model.predict(texts, profile=name), (proba >= model.profiles_[name]).astype(int))
+    points = model.category_fits_["online_violence"].operating_points
+    assert points["review"]["reached"] and points["review"]["recall"] == 1.0
+    with pytest.raises(ValueError, match="unknown threshold profile 'strict'; this model has balanced, review, auto"):
+        model.flags(proba, "strict")
+
+
+def test_default_profile_must_be_one_of_the_rules():
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match="default_profile 'auto'"):
+        make_model(default_profile="auto").fit(texts, Y)
 
 
 def test_nb_scaler_ratio_favours_features_of_positives():

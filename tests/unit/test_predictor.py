@@ -87,3 +87,19 @@ def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
     (tmp_path / "qinglang-model.pkl.gz").write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="cannot load model"):
         Predictor.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("profile", ["review", "auto"])
+def test_flags_follow_the_chosen_operating_point(predictor, demo_bundle, profile):
+    proba = demo_bundle.classifier.predict_proba(TEXTS)
+    thresholds = demo_bundle.classifier.profiles_[profile]
+    for pred, row in zip(predictor.predict(TEXTS, profile), proba):
+        assert {f.category for f in pred.flagged} == {k for k, p, t in zip(demo_bundle.categories, row, thresholds) if p >= t}
+    frame = predictor.predict_series(pd.Series(TEXTS), profile)
+    assert frame.filter(like="flag_").to_numpy().tolist() == (proba >= thresholds).astype(int).tolist()
+
+
+def test_unknown_operating_point_is_refused(predictor):
+    assert predictor.profiles == ["balanced", "review", "auto"]
+    with pytest.raises(ValueError, match="unknown threshold profile 'strict'"):
+        predictor.predict(TEXTS, "strict")

@@ -91,3 +91,15 @@ def test_an_empty_input_gives_an_empty_output_with_the_score_columns(demo_bundle
     src.write_text("text\n", "utf-8")
     assert score_file(demo_bundle, src, dst, progress=False, jobs=2).rows == 0
     assert list(pd.read_csv(dst).columns) == ["text", *demo_bundle.score_columns()]
+
+
+def test_the_operating_point_reaches_the_workers(demo_bundle, table, tmp_path):
+    src = tmp_path / "in.csv"
+    write(table, src)
+    score_file(demo_bundle, src, tmp_path / "out.csv", progress=False, jobs=2, chunk_rows=10, profile="review")
+    out = pd.read_csv(tmp_path / "out.csv")
+    expected = demo_bundle.score_frame(table["text"], "review")
+    assert out.filter(like="flag_").to_numpy().tolist() == expected.filter(like="flag_").to_numpy().tolist()
+    with pytest.raises(ValueError, match="unknown threshold profile"):
+        score_file(demo_bundle, src, tmp_path / "bad.csv", progress=False, jobs=1, profile="strict")
+    assert not (tmp_path / "bad.csv").exists()

@@ -1,0 +1,51 @@
+"""Why a linear model scored a text as it did: each feature's contribution is its TF-IDF
+value times the category's coefficient, so the words and character n-grams that pushed a
+score up (or down) can be listed exactly, with no surrogate model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qinglang.features.normalize import as_text_list
+from qinglang.models.multilabel import MultiCategoryClassifier
+
+
+@dataclass(frozen=True)
+class Driver:
+    feature: str
+    kind: str  # "word" or "char"
+    contribution: float
+
+    def __str__(self) -> str:
+        return f"{self.feature}({self.contribution:+.2f})"
+
+
+def feature_names(classifier: MultiCategoryClassifier) -> np.ndarray:
+    """Names like `word__傻逼` / `char__傻逼`, in coefficient order (cached on first use)."""
+    names = getattr(classifier, "_feature_names", None)
+    if names is None:
+        names = classifier.vectorizer_.named_steps["tfidf"].get_feature_names_out()
+        classifier._feature_names = names
+    return names
+
+
+def drivers(classifier: MultiCategoryClassifier, texts, category: str, k: int = 5, sign: int = 1) -> list[list[Driver]]:
+    """Per text, the `k` features that raised (`sign=1`) or lowered (`sign=-1`) the
+    category's score the most."""
+    if sign not in (1, -1):
+        raise ValueError("sign must be 1 or -1")
+    j = classifier.categories_.index(category)
+    names = feature_names(classifier)
+    X = classifier.vectorizer_.transform(as_text_list(texts)).tocsr()
+    out = []
+    for i in range(X.shape[0]):
+        cols = X.indices[X.indptr[i]:X.indptr[i + 1]]
+        contrib = X.data[X.indptr[i]:X.indptr[i + 1]] * classifier.coef_[cols, j] * sign
+        order = np.argsort(-contrib)[:k]
+        out.append([
+            Driver(names[cols[o]].split("__", 1)[1], names[cols[o]].split("__", 1)[0], float(contrib[o] * sign))
+            for o in order if contrib[o] > 0
+        ])
+    return out

@@ -1,0 +1,180 @@
+"""Gated promotion between MLflow registry aliases (by default `candidate` → `champion`).
+
+Serving follows an alias, so moving it is the deployment decision. The gate refuses a
+candidate whose metric drops, in any category, by more than a tolerance against the
+champion on the same rows (a `compare_scores` table), including a category the champion
+handled and the candidate does not. The point delta decides, not the interval: with a few
+dozen positives an interval is too wide to catch real regressions; the interval only tells
+the reader how sure the drop is. `force` overrides the gate, and every promotion records
+on the model version who moved the alias, when, why and over which regressions; a refused
+attempt is recorded on the candidate too."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from qinglang.training.compare import MACRO, compared_metrics
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """`categories=None` checks every category row of the comparison (not `_macro`: a
+    macro drop beyond the tolerance implies some category drops beyond it)."""
+
+    metric: str = "average_precision"
+    tolerance: float = 0.01
+    categories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Regression:
+    category: str
+    metric: str
+    baseline: float
+    candidate: float           # NaN when the candidate did not train the category
+    delta: float
+    interval: tuple[float, float]
+    confident: bool            # even the interval's upper bound is below −tolerance
+
+    def describe(self) -> str:
+        if pd.isna(self.candidate):
+            return f"{self.category}: {self.metric} {self.baseline:.3f} in the champion; not trained in the candidate"
+        low, high = self.interval
+        sure = "; beyond the tolerance across the whole interval" if self.confident else ""
+        return (
+            f"{self.category}: {self.metric} {self.baseline:.3f} → {self.candidate:.3f} "
+            f"(delta {self.delta:+.3f}, interval [{low:+.3f}, {high:+.3f}]{sure})"
+        )
+
+    def summary(self) -> dict:
+        values = {"baseline": self.baseline, "candidate": self.candidate, "delta": self.delta}
+        return {"category": self.category, **{k: None if pd.isna(v) else round(float(v), 4) for k, v in values.items()}}
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    name: str
+    version: str
+    from_alias: str
+    to_alias: str
+    previous_version: str | None
+    forced: bool
+    regressions: tuple[Regression, ...]
+    promoted_by: str
+    promoted_at: str
+    message: str
+
+
+class PromotionRefused(RuntimeError):
+    def __init__(self, message: str, regressions: list[Regression]) -> None:
+        super().__init__(message)
+        self.regressions = regressions
+
+
+def check_regressions(comparison: pd.DataFrame, policy: PromotionPolicy) -> list[Regression]:
+    """Categories whose candidate − baseline on `policy.metric` is below −tolerance, plus
+    those trained in the baseline but not in the candidate."""
+    metric = policy.metric
+    if metric not in compared_metrics(comparison):
+        raise ValueError(f"the comparison has no {metric!r}; it has {compared_metrics(comparison)}")
+    if policy.categories is None:
+        rows = comparison[comparison["category"] != MACRO]
+    else:
+        if missing := sorted(set(policy.categories) - set(comparison["category"])):
+            raise ValueError(f"categories {missing} are not in the comparison (no labeled rows?)")
+        rows = comparison[comparison["category"].isin(policy.categories)]
+    found = []
+    for rec in rows.to_dict("records"):
+        delta, high = rec[f"delta_{metric}"], rec[f"delta_{metric}_high"]
+        if delta < -policy.tolerance or rec["status"] == "not trained in candidate":
+            found.append(
+                Regression(
+                    category=rec["category"],
+                    metric=metric,
+                    baseline=rec[f"baseline_{metric}"],
+                    candidate=rec[f"candidate_{metric}"],
+                    delta=delta,
+                    interval=(rec[f"delta_{metric}_low"], high),
+                    confident=bool(high < -policy.tolerance),
+                )
+            )
+    return found
+
+
+def promote(
+    client: MlflowClient,
+    name: str,
+    *,
+    from_alias: str = "candidate",
+    to_alias: str = "champion",
+    comparison: pd.DataFrame | None,
+    policy: PromotionPolicy,
+    force: bool = False,
+    reason: str,
+    user: str | None = None,
+) -> PromotionResult:
+    """Point `to_alias` at the version `from_alias` names, if the gate allows or `force`.
+
+    `comparison` must compare the current `to_alias` version (baseline) with the
+    `from_alias` one (candidate); it may be None only when there is no champion yet or
+    with `force`. Raises PromotionRefused (after tagging the candidate) on regressions."""
+    if not reason.strip():
+        raise ValueError("a promotion needs a reason: who moved the alias, when and why is recorded")
+    candidate = str(client.get_model_version_by_alias(name, from_alias).version)
+    champion = None
+    if to_alias in client.get_registered_model(name).aliases:  # a missing alias is not an error here
+        champion = str(client.get_model_version_by_alias(name, to_alias).version)
+    if champion == candidate:
+        raise ValueError(f"{name} version {candidate} already holds @{to_alias}")
+    if champion is not None and comparison is None and not force:
+        raise ValueError(f"{name}@{to_alias} is version {champion}: compare the candidate with it first, or force")
+    regressions = check_regressions(comparison, policy) if comparison is not None else []
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    move = f"{name}@{to_alias} from version {champion or '(none)'} to version {candidate} (@{from_alias})"
+
+    if regressions and not force:
+        message = "\n".join(
+            [f"refused to move {move}: {len(regressions)} regression(s) beyond tolerance {policy.tolerance} on {policy.metric}:"]
+            + [f"  {r.describe()}" for r in regressions]
+            + ["Promote anyway with force (and a reason), or fix the candidate."]
+        )
+        client.set_model_version_tag(name, candidate, "last_promotion_refused_at", now)
+        client.set_model_version_tag(name, candidate, "last_promotion_refused_reason", message)
+        raise PromotionRefused(message, regressions)
+
+    if champion is None:
+        message = f"moved {move}: no version held @{to_alias} yet, so there was nothing to compare against"
+    elif comparison is None:
+        message = f"moved {move} without a comparison (forced)"
+    elif regressions:
+        message = f"moved {move} despite {len(regressions)} regression(s) on {policy.metric} (forced): " + "; ".join(r.describe() for r in regressions)
+    else:
+        message = f"moved {move}: no category regresses by more than {policy.tolerance} on {policy.metric}"
+    promoted_by = user or _current_user()
+    client.set_registered_model_alias(name, to_alias, candidate)
+    tags = {
+        "promoted_by": promoted_by,
+        "promoted_at": now,
+        "promotion_reason": reason.strip(),
+        "promoted_from_alias": from_alias,
+        "previous_champion_version": champion or "none",
+        "promotion_forced": str(force).lower(),
+        "promotion_regressions": json.dumps([r.summary() for r in regressions], ensure_ascii=False) if regressions else ("none" if comparison is not None else "not checked"),
+        "promotion_policy": json.dumps(asdict(policy)),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, candidate, key, value)
+    return PromotionResult(name, candidate, from_alias, to_alias, champion, force, tuple(regressions), promoted_by, now, message)
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown"
