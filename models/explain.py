@@ -19,7 +19,8 @@ class Driver:
     contribution: float
 
     def __str__(self) -> str:
-        return f"{self.feature}({self.contribution:+.2f})"
+        """`超越[w]+0.52`: w = jieba word n-gram, c = character n-gram (the same string can be both)."""
+        return f"{self.feature}[{self.kind[0]}]{self.contribution:+.2f}"
 
 
 def feature_names(classifier: MultiCategoryClassifier) -> np.ndarray:
