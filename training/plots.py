@@ -51,10 +51,14 @@ def scorable(table: pd.DataFrame, scores: np.ndarray, categories: list[str], mas
     return out
 
 
+def _split_panels(table: pd.DataFrame, scores: np.ndarray, categories: list[str], split: str) -> tuple[np.ndarray, list[int]]:
+    in_split = (table["split"] == split).to_numpy()
+    return in_split, scorable(table, scores, categories, in_split)
+
+
 def pr_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], split: str, out: Path, baseline: np.ndarray | None = None) -> Path | None:
     """One panel per category, one curve per source; the keyword baseline as a dot."""
-    in_split = (table["split"] == split).to_numpy()
-    panels = scorable(table, scores, categories, in_split)
+    in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
     fig, axes = _panels(len(panels))
@@ -79,8 +83,7 @@ def pr_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], sp
 def threshold_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], profiles: dict[str, np.ndarray], split: str, out: Path) -> Path | None:
     """Precision, recall and F1 as the threshold moves, pooled over sources, with each
     stored operating point as a vertical line: what choosing a profile costs and buys."""
-    in_split = (table["split"] == split).to_numpy()
-    panels = scorable(table, scores, categories, in_split)
+    in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
     fig, axes = _panels(len(panels))
@@ -105,8 +108,7 @@ def threshold_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[s
 def reliability(table: pd.DataFrame, scores: np.ndarray, categories: list[str], split: str, out: Path, bins: int = 10) -> Path | None:
     """Observed positive rate per score bin against the mean score; the diagonal is perfect
     calibration. Bin sizes are printed so sparse bins are not over-read."""
-    in_split = (table["split"] == split).to_numpy()
-    panels = scorable(table, scores, categories, in_split)
+    in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
     fig, axes = _panels(len(panels), height=3.6)
