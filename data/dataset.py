@@ -75,15 +75,19 @@ class Dataset:
         """Per source: row count and a SHA-256 over its texts, splits and labels in order."""
         out = {}
         for source, part in self.table.groupby("source", sort=True):
-            h = hashlib.sha256()
-            cols = ["text", "split", *categories]
-            for rec in part[cols].itertuples(index=False):
-                h.update("\x1f".join("" if pd.isna(v) else str(v) for v in rec).encode("utf-8"))
-                h.update(b"\x1e")
-            out[source] = {"rows": len(part), "sha256": h.hexdigest()}
+            out[source] = {"rows": len(part), "sha256": rows_sha256(part, ["text", "split", *categories])}
         total = hashlib.sha256("".join(v["sha256"] for v in out.values()).encode()).hexdigest()
         out["__all__"] = {"rows": len(self.table), "sha256": total}
         return out
+
+
+def rows_sha256(frame: pd.DataFrame, columns: list[str]) -> str:
+    """SHA-256 over the given columns of every row, in order (missing values as empty)."""
+    h = hashlib.sha256()
+    for rec in frame[columns].itertuples(index=False):
+        h.update("\x1f".join("" if pd.isna(v) else str(v) for v in rec).encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()
 
 
 def to_canonical(rows: NativeRows, taxonomy: Taxonomy) -> pd.DataFrame:

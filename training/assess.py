@@ -8,14 +8,13 @@ a split the model was fitted on is refused."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from qinglang.data.dataset import FileSource, build_dataset
+from qinglang.data.dataset import FileSource, build_dataset, rows_sha256
 from qinglang.data.errors import DataError
 from qinglang.data.loaders.tabular import read_labeled_file
 from qinglang.models.bundle import ModelBundle
@@ -36,10 +35,7 @@ class HeldOut:
 
 
 def _sha256(table: pd.DataFrame, categories: list[str]) -> str:
-    h = hashlib.sha256()
-    for rec in table[["text", "split", "source", *categories]].itertuples(index=False):
-        h.update("\x1f".join("" if pd.isna(v) else str(v) for v in rec).encode("utf-8") + b"\x1e")
-    return h.hexdigest()
+    return rows_sha256(table, ["text", "split", "source", *categories])
 
 
 def held_out_from_corpora(bundle: ModelBundle, data_dir: Path, splits: list[str] | None = None, sources: list[str] | None = None) -> HeldOut:

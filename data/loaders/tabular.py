@@ -24,15 +24,24 @@ def table_format(path: str | Path) -> str:
     return _FORMATS[suffix]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read any supported table with every column as text, so label checks see the raw values."""
+def _existing_table(path: str | Path) -> tuple[Path, str]:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path))
-    fmt = table_format(path)
+    return path, table_format(path)
+
+
+def _csv_options(fmt: str) -> dict:
+    """Every column as text, empty cells as missing, a BOM tolerated."""
+    return dict(sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read any supported table with every column as text, so label checks see the raw values."""
+    path, fmt = _existing_table(path)
     try:
         if fmt in ("csv", "tsv"):
-            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+            return pd.read_csv(path, **_csv_options(fmt))
         if fmt == "parquet":
             return pd.read_parquet(path)
         return pd.read_json(path, lines=True, dtype=False)
@@ -45,15 +54,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def iter_table(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """`read_table` in chunks of at most `chunk_rows` rows, for files larger than memory.
     Chunks keep the file's row numbering in their index (0-based)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", file=str(path))
-    fmt = table_format(path)
+    path, fmt = _existing_table(path)
     try:
         if fmt in ("csv", "tsv"):
-            chunks = pd.read_csv(
-                path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig", chunksize=chunk_rows
-            )
+            chunks = pd.read_csv(path, **_csv_options(fmt), chunksize=chunk_rows)
         elif fmt == "parquet":
             chunks = _parquet_chunks(path, chunk_rows)
         else:
