@@ -53,15 +53,16 @@ class CompiledFeatures:
     """Texts → the fitted pipeline's TF-IDF rows. Python only counts n-grams; weighting
     runs in NumPy, over the whole batch (`rows`) or one text at a time (`dot`)."""
 
-    def __init__(self, max_chars: int, blocks: list[_Block], idf: np.ndarray) -> None:
+    def __init__(self, max_chars: int, blocks: list[_Block], idf: np.ndarray, deobfuscate: bool = False) -> None:
         self.max_chars = max_chars
+        self.deobfuscate = deobfuscate
         self.blocks = blocks
         self.idf = idf
         self.n_features = len(idf)
 
     def counts(self, text: str) -> list[tuple[int, list[int], list[int]]]:
         """Per vectorizer block with known n-grams: (block number, feature columns, counts)."""
-        normalized = normalize_text(text, self.max_chars)
+        normalized = normalize_text(text, self.max_chars, self.deobfuscate)
         found = []
         for b, block in enumerate(self.blocks):
             vocab, offset, cols, counts = block.vocabulary, block.offset, [], []
@@ -156,4 +157,9 @@ def compile_features(vectorizer: object) -> CompiledFeatures | None:
         )
         idf.append(tfidf.idf_.astype(np.float64) if tfidf.use_idf else np.ones(len(vocabulary)))
         offset += len(vocabulary)
-    return CompiledFeatures(normalizer.max_chars, blocks, np.concatenate(idf) if idf else np.zeros(0))
+    return CompiledFeatures(
+        normalizer.max_chars,
+        blocks,
+        np.concatenate(idf) if idf else np.zeros(0),
+        deobfuscate=getattr(normalizer, "deobfuscate", False),  # absent on models pickled before it existed
+    )

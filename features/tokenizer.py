@@ -84,6 +84,10 @@ class JiebaTokenizer:
                     _instances[key] = tk
         return tk
 
+    def dictionary_words(self) -> frozenset[str]:
+        """Words jieba's dictionary (with the user words) already holds."""
+        return frozenset(w for w, f in self._jieba().FREQ.items() if f > 0)
+
     def warm_up(self) -> "JiebaTokenizer":
         self._jieba()
         return self

@@ -24,6 +24,7 @@ class FeatureSettings:
     max_char_features: int | None = 300_000
     sublinear_tf: bool = True
     max_chars: int = 2000
+    deobfuscate: bool = True  # normalisation step 5 (features/normalize.py)
 
 
 def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer) -> Pipeline:
@@ -43,7 +44,7 @@ def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer) -> Pi
     )
     return Pipeline(
         [
-            ("normalize", TextNormalizer(settings.max_chars)),
+            ("normalize", TextNormalizer(settings.max_chars, deobfuscate=settings.deobfuscate)),
             ("tfidf", FeatureUnion([("word", word), ("char", char)])),
         ]
     )

@@ -7,7 +7,9 @@ or 0.0; a category without a lexicon gets NaN, as an untrained category of
 
 Matching rules, and why:
 - Texts and terms pass through the model's `normalize_text`, so the baseline sees the text
-  the model sees: full-width ＳＢ matches the term sb, upper case matches lower case.
+  the model sees: full-width ＳＢ matches the term sb, upper case matches lower case, and
+  de-obfuscation (normalisation step 5) applies to both sides: 煞 筆 in a text matches
+  the term 傻逼, and the lexicon's own 煞笔 becomes 傻逼 (a duplicate, dropped).
   A term that normalisation turns into the URL or mention placeholder (a listed web
   address) is dropped: it would match every link, not the listed one.
 - Terms shorter than `min_chars` (default 2) are dropped: the 29 one-character entries of

@@ -12,9 +12,17 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 
+STRATEGIES = ("f1", "macro_f1", "precision", "recall")
+TARGETED = ("precision", "recall")
+
+
 @dataclass(frozen=True)
 class ThresholdRule:
-    """`f1`: maximise F1. `precision`: lowest threshold reaching precision >= target.
+    """`f1`: maximise F1 of the positive class. `macro_f1`: maximise the mean F1 of both
+    classes, which also counts the texts wrongly flagged among the many negatives; for a
+    category with about as many positives as negatives it is what accuracy-minded users
+    expect, for a rare category it is close to `f1`.
+    `precision`: lowest threshold reaching precision >= target.
     `recall`: highest threshold keeping recall >= target. When a target cannot be met,
     `unreachable` decides: `best_f1` falls back to the best-F1 threshold, `never` disables
     the category for this profile (nothing is flagged), the safe choice for automatic action."""
@@ -24,9 +32,9 @@ class ThresholdRule:
     unreachable: str = "best_f1"
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("f1", "precision", "recall"):
-            raise ValueError(f"threshold strategy {self.strategy!r} is not one of f1, precision, recall")
-        if self.strategy != "f1" and (self.target is None or not 0 < self.target <= 1):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"threshold strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.strategy in TARGETED and (self.target is None or not 0 < self.target <= 1):
             raise ValueError(f"threshold strategy {self.strategy!r} needs a target in (0, 1]")
         if self.unreachable not in ("best_f1", "never"):
             raise ValueError(f"unreachable {self.unreachable!r} is not one of best_f1, never")
@@ -52,6 +60,8 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule
     best_f1 = float(thresholds[int(np.argmax(f1))])
     if rule.strategy == "f1":
         return best_f1, True
+    if rule.strategy == "macro_f1":
+        return float(thresholds[int(np.argmax(f1 + _negative_f1(y_true, scores, thresholds)))]), True
     if rule.strategy == "precision":
         ok = np.flatnonzero(precision >= rule.target)
         index = ok[0] if ok.size else None
@@ -61,6 +71,17 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule
     if index is not None:
         return float(thresholds[index]), True
     return (best_f1 if rule.unreachable == "best_f1" else float("inf")), False
+
+
+def _negative_f1(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """F1 of the negative class when flagging scores >= each threshold."""
+    y_true = np.asarray(y_true)
+    pos = np.sort(scores[y_true == 1])
+    neg = np.sort(scores[y_true != 1])
+    fn = np.searchsorted(pos, thresholds, side="left")  # positives below the threshold
+    tn = np.searchsorted(neg, thresholds, side="left")
+    fp = len(neg) - tn
+    return 2 * tn / np.maximum(2 * tn + fp + fn, 1)
 
 
 def operating_point(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> OperatingPoint:

@@ -4,6 +4,7 @@ seed. Validated on load so a typo fails with the field's name, before any work s
 from __future__ import annotations
 
 from importlib import resources
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY
-from qinglang.models.thresholds import ThresholdRule
+from qinglang.models.thresholds import TARGETED, ThresholdRule
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -27,6 +28,14 @@ class FileSpec(_Strict):
     text_column: str = "text"
 
 
+class UnlabeledArchive(_Strict):
+    """Unlabeled text from the trending archive (`weibo_trending/raw` under the data
+    directory), for self-training: titles first seen before `before`, minus every labeled
+    text, so no title of a later dev or test period is ever read."""
+
+    before: date
+
+
 class DataSection(_Strict):
     corpora: list[str] = Field(default_factory=lambda: list(REGISTRY))
     files: list[FileSpec] = Field(default_factory=list)
@@ -35,6 +44,7 @@ class DataSection(_Strict):
     dev_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, ge=0, lt=1)
     max_rows_per_source: int | None = Field(None, gt=0)
+    unlabeled_archive: UnlabeledArchive | None = None
 
     @field_validator("corpora")
     @classmethod
@@ -53,6 +63,14 @@ class DataSection(_Strict):
         return self
 
 
+class ArchiveWords(_Strict):
+    """Add words mined from data.unlabeled_archive to the jieba dictionary (names, shows,
+    memes jieba cuts into characters); see qinglang.features.new_words."""
+
+    min_count: int = Field(20, ge=2)
+    max_words: int = Field(20_000, gt=0)
+
+
 class FeatureSection(_Strict):
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (1, 3)
@@ -61,14 +79,42 @@ class FeatureSection(_Strict):
     max_char_features: int | None = Field(300_000, gt=0)
     sublinear_tf: bool = True
     max_chars: int = Field(2000, gt=0)
+    deobfuscate: bool = True
     user_dict: Path | None = None
+    archive_words: ArchiveWords | None = None
     hmm: bool = True
+
+
+class SelfTrainingSpec(_Strict):
+    n_positive: int = Field(5000, gt=0)
+    weight: float = Field(0.3, gt=0, le=1)
+
+
+class CategoryModelSpec(_Strict):
+    """Settings for one category that differ from the model section's; unset fields inherit.
+    `fit_sources`: fit this category only on labels from these sources (the other sources'
+    rows stay in its evaluation), for a source whose labels follow a different definition."""
+
+    C: float | None = Field(None, gt=0)
+    class_weight: Literal["balanced", "none"] | None = None
+    nb_weighting: bool | None = None
+    self_training: SelfTrainingSpec | None = None
+    fit_sources: list[str] | None = Field(None, min_length=1)
+
+    def classifier_params(self) -> dict[str, object]:
+        out: dict[str, object] = {k: v for k, v in (("C", self.C), ("nb_weighting", self.nb_weighting)) if v is not None}
+        if self.self_training is not None:
+            out["self_training"] = self.self_training.model_dump()
+        if self.class_weight is not None:
+            out["class_weight"] = None if self.class_weight == "none" else self.class_weight
+        return out
 
 
 class ModelSection(_Strict):
     C: float = Field(4.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     nb_weighting: bool = False
+    categories: dict[str, CategoryModelSpec] = Field(default_factory=dict)
     cv_folds: int = Field(5, ge=2)
     min_positives: int = Field(10, ge=2)
     max_iter: int = Field(1000, gt=0)
@@ -76,13 +122,13 @@ class ModelSection(_Strict):
 
 
 class ProfileSpec(_Strict):
-    strategy: Literal["f1", "precision", "recall"] = "f1"
+    strategy: Literal["f1", "macro_f1", "precision", "recall"] = "f1"
     target: float | None = Field(None, gt=0, le=1)
     unreachable: Literal["best_f1", "never"] = "best_f1"
 
     @model_validator(mode="after")
     def _target_when_needed(self) -> "ProfileSpec":
-        if self.strategy != "f1" and self.target is None:
+        if self.strategy in TARGETED and self.target is None:
             raise ValueError(f"strategy {self.strategy!r} needs a target between 0 and 1")
         return self
 

@@ -9,11 +9,12 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
@@ -22,9 +23,12 @@ from mlflow.models import infer_signature
 import qinglang.data
 import qinglang.features
 import qinglang.models
-from qinglang.data.dataset import Dataset, FileSource, build_dataset
+from qinglang.data.dataset import Dataset, FileSource, build_dataset, sample_rows
 from qinglang.data.errors import DataError
+from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
 from qinglang.data.taxonomy import load_taxonomy
+from qinglang.features.new_words import mine_new_words
+from qinglang.features.normalize import normalize_text
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
@@ -80,15 +84,79 @@ def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Data
     return dataset, mode
 
 
-def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
+def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
+    unknown = sorted(set(config.model.categories) - set(keys))
+    if unknown:
+        raise DataError(f"model.categories names {unknown}, which the taxonomy does not have; its categories: {keys}")
+    wanting = sorted(k for k, spec in config.model.categories.items() if spec.self_training)
+    if wanting and config.data.unlabeled_archive is None:
+        raise DataError(f"model.categories {wanting} ask for self_training, which needs data.unlabeled_archive")
+    if config.features.archive_words and config.data.unlabeled_archive is None:
+        raise DataError("features.archive_words needs data.unlabeled_archive")
+
+
+def unlabeled_texts(config: TrainConfig, data_dir: Path | None, labeled: pd.DataFrame) -> list[str] | None:
+    """Archive titles for self-training and word mining, or None when nothing uses them or
+    there is no data directory (the demo set has no archive: both are then skipped, with a
+    warning)."""
+    spec = config.data.unlabeled_archive
+    if spec is None or not (config.features.archive_words or any(c.self_training for c in config.model.categories.values())):
+        return None
+    if data_dir is None:
+        log.warning("No data directory: self-training and archive words skipped (they read the trending archive).")
+        return None
+    archive = load_trending_archive(Path(data_dir) / ARCHIVE_FOLDER, date_to=spec.before - timedelta(days=1))
+    if archive.problems:
+        log.warning("archive: %d day files skipped (first: %s)", len(archive.problems), archive.problems[0])
+    titles = archive.titles[~archive.titles["title"].isin(set(labeled["text"]))]
+    if config.data.max_rows_per_source:
+        titles = sample_rows(titles.rename(columns={"title": "text"}), config.data.max_rows_per_source).rename(columns={"text": "title"})
+    titles = titles["title"].tolist()
+    log.info("unlabeled pool: %d archive titles first seen before %s", len(titles), spec.before)
+    return titles
+
+
+def fit_labels(fit_rows: pd.DataFrame, keys: list[str], config: TrainConfig) -> pd.DataFrame:
+    """The label matrix the classifier is fitted on: a category restricted to some
+    `fit_sources` sees the other sources' labels as unknown."""
+    labels = fit_rows[keys].copy()
+    present = set(fit_rows["source"])
+    for key, spec in config.model.categories.items():
+        if spec.fit_sources is None:
+            continue
+        missing = sorted(set(spec.fit_sources) - present)
+        if missing:
+            raise DataError(f"model.categories.{key}.fit_sources names {missing}, which this run has no fit rows from; its sources: {sorted(present)}")
+        labels.loc[~fit_rows["source"].isin(spec.fit_sources), key] = np.nan
+    return labels
+
+
+def tokenizer_for(config: TrainConfig, unlabeled: list[str] | None) -> JiebaTokenizer:
+    """jieba with the configured user dictionary plus, if asked, words mined from the archive."""
+    f = config.features
+    tokenizer = JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm)
+    if f.archive_words is None or unlabeled is None:
+        return tokenizer
+    mined = mine_new_words(
+        [normalize_text(t, f.max_chars, f.deobfuscate) for t in unlabeled], known=tokenizer.dictionary_words(),
+        min_count=f.archive_words.min_count, max_words=f.archive_words.max_words,
+    )
+    log.info("archive words: %d added to the jieba dictionary", len(mined))
+    return JiebaTokenizer(tokenizer.user_words + tuple((w, None, None) for w, _ in mined), hmm=f.hmm)
+
+
+def build_classifier(config: TrainConfig, taxonomy, unlabeled: list[str] | None = None) -> MultiCategoryClassifier:
+    """Without `unlabeled` texts, self-training settings and archive words are left out."""
+    self_training = unlabeled is not None
     f = config.features
     settings = FeatureSettings(
         word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, min_df=f.min_df, max_word_features=f.max_word_features,
         max_char_features=f.max_char_features, sublinear_tf=f.sublinear_tf, max_chars=f.max_chars,
+        deobfuscate=f.deobfuscate,
     )
     m = config.model
     return MultiCategoryClassifier(
-        build_vectorizer(settings, JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm)),
+        build_vectorizer(settings, tokenizer_for(config, unlabeled)),
         taxonomy.keys,
         C=m.C,
         class_weight=m.class_weight,
@@ -97,6 +165,10 @@ def build_classifier(config: TrainConfig, taxonomy) -> MultiCategoryClassifier:
         threshold_rules=config.thresholds.rules(),
         default_profile=config.thresholds.default,
         nb_weighting=m.nb_weighting,
+        category_params={
+            key: {k: v for k, v in spec.classifier_params().items() if self_training or k != "self_training"}
+            for key, spec in m.categories.items()
+        },
         max_iter=m.max_iter,
         n_jobs=m.n_jobs,
         random_state=config.seed,
@@ -116,6 +188,7 @@ def stage_code(target: Path) -> Path:
 def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True) -> TrainResult:
     started = time.perf_counter()
     taxonomy = load_taxonomy(config.taxonomy)
+    check_category_settings(config, taxonomy.keys)
     dataset, mode = assemble(config, data_dir, taxonomy)
     table, keys = dataset.table, taxonomy.keys
     fit_rows = table[table["split"].isin(config.data.fit_splits)]
@@ -128,7 +201,9 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
     log.info("fitting on %d rows (%s), evaluating on %d rows (%s)", len(fit_rows), config.data.fit_splits, len(eval_rows), config.data.eval_splits)
 
     fit_started = time.perf_counter()
-    classifier = build_classifier(config, taxonomy).fit(fit_rows["text"], fit_rows[keys])
+    unlabeled = unlabeled_texts(config, data_dir, table)
+    classifier = build_classifier(config, taxonomy, unlabeled)
+    classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
     fit_seconds = time.perf_counter() - fit_started
     scores = classifier.predict_proba(eval_rows["text"])
     baseline, baseline_note = keyword_baseline(taxonomy, data_dir, eval_rows["text"])

@@ -17,6 +17,9 @@ from qinglang.data.errors import DataError
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 
 
+ARCHIVE_FOLDER = "weibo_trending/raw"  # the archive's place under the data directory
+
+
 @dataclass
 class Archive:
     """`entries`: one row per (day, title) with its rank where known; `titles`: distinct

@@ -18,6 +18,7 @@ CORPUS = [
     "家里有矿的富二代晒豪车", "我不想活了，太累了", "", "   ", "🙂🙂🙂", "a" * 5000,
 ]
 PROBES = CORPUS + ["从没见过的词组合", "明星", "傻逼傻逼傻逼", "天气 雨 雨 雨", "x"]
+OBFUSCATED = ["你这个傻 逼", "你這個傻逼", "你这个sb", "煞*笔滚", "傻😀逼", "傻\u200b逼", "ＳＢ玩意儿", "nike sb dunk"]
 
 
 def fitted(**settings):
@@ -42,6 +43,32 @@ def test_compiled_rows_equal_sklearn_one_text_and_batches(settings):
     coef = np.random.default_rng(0).normal(size=(expected.shape[1], 3)).astype(np.float32)
     one_by_one = np.vstack([compiled.dot(t, coef) for t in PROBES])
     np.testing.assert_allclose(one_by_one, expected @ coef, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("deobfuscate", [True, False])
+def test_compiled_path_follows_the_normalisers_deobfuscation_flag(deobfuscate):
+    vec = fitted(deobfuscate=deobfuscate)
+    compiled = compile_features(vec)
+    assert compiled.deobfuscate is deobfuscate
+    texts = PROBES + OBFUSCATED
+    np.testing.assert_allclose(compiled.transform(texts).toarray(), vec.transform(texts).toarray(), rtol=1e-6, atol=1e-7)
+    for t in texts:
+        np.testing.assert_allclose(compiled.transform([t]).toarray(), vec.transform([t]).toarray(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_pipeline_pickled_before_deobfuscation_existed_compiles_without_it():
+    vec = fitted()
+    normalizer = vec.named_steps["normalize"]
+    state = dict(normalizer.__getstate__())  # a copy: on Python 3.11 sklearn returns the live __dict__
+    del state["deobfuscate"]  # what a model pickled before the flag existed carries
+    normalizer.__dict__.clear()
+    normalizer.__setstate__(state)
+    old = pickle.loads(pickle.dumps(vec))
+    assert old.named_steps["normalize"].deobfuscate is False
+    compiled = compile_features(old)
+    assert compiled.deobfuscate is False
+    texts = PROBES + OBFUSCATED
+    np.testing.assert_allclose(compiled.transform(texts).toarray(), old.transform(texts).toarray(), rtol=1e-6, atol=1e-7)
 
 
 def test_big_batches_take_the_vectorised_path_and_still_match():

@@ -22,6 +22,11 @@ def test_default_config_reads_every_corpus_and_holds_out_dev_and_test():
         ("thresholds: {profiles: {x: {strategy: best}}}", "thresholds.profiles.x.strategy"),
         ("thresholds: {default: strict}", "default profile 'strict' is not among"),
         ("model: [1, 2", "not valid YAML"),
+        ("thresholds: {profiles: {x: {strategy: macro_f1, target: 2}}}", "thresholds.profiles.x.target"),
+        ("model: {categories: {trivial: {self_training: {weight: 0}}}}", "model.categories.trivial.self_training.weight"),
+        ("model: {categories: {trivial: {fit_sources: []}}}", "model.categories.trivial.fit_sources"),
+        ("data: {unlabeled_archive: {before: yesterday}}", "data.unlabeled_archive.before"),
+        ("features: {archive_words: {min_count: 1}}", "features.archive_words.min_count"),
     ],
 )
 def test_config_errors_name_the_field(tmp_path, content, message):

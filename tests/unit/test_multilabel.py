@@ -180,3 +180,79 @@ def test_parallel_fit_matches_sequential_fit():
     par = make_model(n_jobs=2).fit(texts, Y)
     np.testing.assert_array_equal(seq.coef_, par.coef_)
     np.testing.assert_array_equal(seq.thresholds_, par.thresholds_)
+
+
+def test_macro_f1_threshold_maximises_the_mean_f1_of_both_classes():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    s = np.round(np.clip(0.35 * y + rng.random(400) * 0.8, 0, 1), 3)
+    threshold, reached = choose_threshold(y, s, ThresholdRule("macro_f1"))
+    best = max(np.unique(s), key=lambda t: f1_score(y, s >= t, average="macro"))
+    assert reached and f1_score(y, s >= threshold, average="macro") == pytest.approx(f1_score(y, s >= best, average="macro"))
+    # the positive-class optimum flags more: the negative class pays for it
+    assert choose_threshold(y, s, ThresholdRule("f1"))[0] <= threshold
+
+
+def test_category_params_override_settings_for_named_categories_only():
+    texts, Y = make_data()
+    plain = make_model().fit(texts, Y)
+    mixed = make_model(category_params={"online_violence": {"nb_weighting": True, "C": 1.0}}).fit(texts, Y)
+    nb = make_model(nb_weighting=True, C=1.0).fit(texts, Y)
+    np.testing.assert_array_equal(mixed.coef_[:, 1], plain.coef_[:, 1])
+    np.testing.assert_array_equal(mixed.coef_[:, 0], nb.coef_[:, 0])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"violence": {"C": 1.0}}, r"unknown categories \['violence'\]"),
+        ({"online_violence": {"alpha": 1.0}}, r"unknown settings \['alpha'\]"),
+        ({"online_violence": {"nb_weighting": True, "self_training": {"n_positive": 5}}}, "cannot be combined"),
+        ({"online_violence": {"self_training": {"n_positive": 5}}}, "no unlabeled texts"),
+    ],
+)
+def test_bad_category_params_are_refused(params, message):
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match=message):
+        make_model(category_params=params).fit(texts, Y)
+
+
+def test_self_training_labels_confident_unlabeled_rows_and_keeps_folds_clean(monkeypatch):
+    from qinglang.models import multilabel
+
+    texts, Y = make_data()
+    unlabeled = [f"{t}又来了{i}" for i in range(3) for t in INSULTS + NEUTRAL]
+    seen_sizes = []
+    original_fit = multilabel.SelfTrainedClassifier.fit
+
+    def spy(self, X, y):
+        seen_sizes.append(X.shape[0])
+        return original_fit(self, X, y)
+
+    monkeypatch.setattr(multilabel.SelfTrainedClassifier, "fit", spy)
+    model = make_model(category_params={"online_violence": {"self_training": {"n_positive": 6, "weight": 0.5}}}, n_jobs=1)
+    model.fit(texts, Y, unlabeled=unlabeled)
+    fit = model.category_fits_["online_violence"]
+    n_known = fit.n_known
+    # 3 cross-validation folds fit on part of the labeled rows, then the final fit on all of them
+    assert len(seen_sizes) == 4 and max(seen_sizes[:3]) < n_known and seen_sizes[3] == n_known
+    assert fit.pseudo_labeled == {"positive": 6, "negative": 6}       # the labeled rows are half positive
+    assert model.category_fits_["disinformation"].pseudo_labeled is None
+    proba = model.predict_proba(["你这个傻逼滚", "今天天气不错"])
+    assert proba[0, 0] > 0.5 > proba[1, 0]
+
+
+def test_self_trained_classifier_picks_top_and_bottom_scores_at_the_labeled_ratio():
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    from qinglang.models.multilabel import SelfTrainedClassifier, Shared
+
+    X = sparse.csr_matrix(np.array([[1.0, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 1]]))
+    y = np.array([1, 1, 0, 0, 0, 0])
+    U = sparse.csr_matrix(np.array([[2.0, 0], [0, 2], [1, 1], [0, 3], [3, 0], [0, 1], [0, 2.5]]))
+    model = SelfTrainedClassifier(LogisticRegression(), Shared(U), n_positive=2, weight=0.5).fit(X, y)
+    assert model.n_pseudo_ == (2, 4)
+    assert model.decision_function(sparse.csr_matrix([[1.0, 0]]))[0] > 0

@@ -18,6 +18,22 @@ from qinglang.features.normalize import TextNormalizer, as_text_list, normalize_
     ],
 )
 def test_each_normalisation_step(raw, expected):
+    assert normalize_text(raw, deobfuscate=False) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("ＡＢＣ１２３", "abc123"),
+        ("SB  你好\t\n世界", "傻逼你好世界"),              # sb next to Chinese → 傻逼; spaces between Chinese removed
+        ("hello  world\t你好", "hello world 你好"),        # spaces between Latin words (and next to Chinese) kept
+        ("看 https://t.cn/A6xyz 啊", "看 xurl 啊"),
+        ("@黎启lee 你说呢", "xuser 你说呢"),
+        ("哈 哈 哈 哈 哈 哈！！！！！", "哈哈哈!!!"),      # joined first, then cut to three
+        ("  前后空格  ", "前后空格"),
+    ],
+)
+def test_each_step_with_deobfuscation_the_default(raw, expected):
     assert normalize_text(raw) == expected
 
 

@@ -1,0 +1,246 @@
+"""Evasion robustness: how much recall on offensive text survives the disguises people use.
+
+Takes the COLD test split's offensive texts (`read_native("cold")`, split test, label
+offensive), applies each perturbation below with a fixed seed, scores original and
+perturbed texts with the model at its default operating point (or `--profile`), and prints
+per perturbation: texts changed, online_violence recall on the original vs the perturbed
+texts and the drop in points, over all offensive texts and over the changed ones only.
+
+It does this twice: with the model's normaliser de-obfuscation (features/evasion.py)
+switched on and off on the loaded model, so the table shows what normalisation buys. A
+model trained before de-obfuscation existed runs "off" as trained and "on" as a
+serving-side-only normalisation.
+
+Perturbations (deterministic given --seed; each text gets its own random stream):
+  separators       a separator from  ' * · | _ / .  in every gap between two Chinese characters
+  full_width       every printable ASCII character → its full-width form, space → U+3000
+  traditional      the whole text through OpenCC s2t
+  pinyin_initials  each insult word found → its pinyin initials (傻逼 → sb)
+  pinyin_full      each insult word found → its toneless pinyin, joined (傻逼 → shabi)
+  homophones       each insult word found → every character that has one replaced by a
+                   frequent character with the same toneless pinyin (one of the 5 most
+                   frequent in jieba's dictionary, chosen at random)
+  emoji            an emoji in every gap between the characters of each insult word found
+
+Insult words: ToxiCN's lexicon (<data-dir>/toxicn/lexicon/*.json) plus a short list of common
+insults, terms of two or more Chinese characters only, found longest first without
+overlap. Pinyin comes from pypinyin. Nothing here reads the normaliser's own table
+(features/evasion.yaml): the benchmark measures how far that table reaches.
+
+Target (issue 5): each perturbation costs at most 3 points of recall on COLD offensive texts.
+
+    .venv/bin/python benchmarks/bench_robustness.py --model runs/latest/bundle [--seed 0] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from _common import machine, parser, verdict, write_json
+
+TARGET_POINTS = 3.0
+CATEGORY = "online_violence"
+SEPARATORS = [" ", "*", "·", "|", "_", "/", "."]
+EMOJI = ["😀", "😂", "🙂", "🌸", "🐶", "👍", "🔥", "❤️", "✨", "🤣", "😅", "🙄"]
+COMMON_INSULTS = [
+    "傻逼", "脑残", "智障", "垃圾", "废物", "弱智", "白痴", "贱人", "婊子", "畜生", "你妈", "他妈",
+    "去死", "蠢货", "人渣", "杂种", "黑鬼", "死全家",
+]
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_ALL_CJK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
+TRANSFORMS = ["separators", "full_width", "traditional", "pinyin_initials", "pinyin_full", "homophones", "emoji"]
+
+
+def _gb2312_level1(ch: str) -> bool:
+    try:
+        code = ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return len(code) == 2 and 0xB0A1 <= int.from_bytes(code, "big") <= 0xD7F9
+
+
+def offensive_test_texts(data_dir: Path) -> list[str]:
+    from qinglang.data.loaders import read_native
+
+    frame = read_native("cold", data_dir).frame
+    keep = (frame["split"] == "test") & frame["native"].map(lambda labels: "offensive" in labels)
+    return frame.loc[keep, "text"].tolist()
+
+
+def insult_words(data_dir: Path) -> list[str]:
+    from qinglang.data.loaders.lexicons import read_lexicon
+
+    folder = Path(data_dir) / "toxicn" / "lexicon"
+    files = sorted(p.name for p in folder.glob("*.json"))
+    terms = read_lexicon("toxicn_insults", files, data_dir) + COMMON_INSULTS
+    return sorted({t for t in terms if len(t) >= 2 and _ALL_CJK.match(t)}, key=lambda t: (-len(t), t))
+
+
+class Perturber:
+    def __init__(self, insults: list[str], seed: int) -> None:
+        import opencc
+        from pypinyin import Style, lazy_pinyin
+
+        self.seed = seed
+        self._pinyin = lambda w: lazy_pinyin(w, style=Style.NORMAL, errors="ignore")
+        self._initials = lambda w: lazy_pinyin(w, style=Style.FIRST_LETTER, errors="ignore")
+        self._s2t = opencc.OpenCC("s2t")
+        self._insult = re.compile("|".join(map(re.escape, insults)))
+        self._homophones = self._homophone_pool()
+
+    def _homophone_pool(self) -> dict[str, list[str]]:
+        """Toneless pinyin → the common characters (GB2312 level 1, the 3,755 most used
+        simplified characters) with that reading, most frequent first by jieba's
+        dictionary counts."""
+        import jieba
+
+        freq = {}
+        with jieba.get_dict_file() as f:  # jieba's own dictionary, opened in binary mode
+            for line in f.read().decode("utf-8").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and len(parts[0]) == 1 and _CJK.match(parts[0]):
+                    freq[parts[0]] = int(parts[1])
+        pool: dict[str, list[str]] = {}
+        for ch in sorted(freq, key=lambda c: (-freq[c], c)):
+            if _gb2312_level1(ch):
+                pool.setdefault(self._pinyin(ch)[0], []).append(ch)
+        return pool
+
+    def rng(self, name: str, i: int) -> random.Random:
+        return random.Random(f"{self.seed}/{name}/{i}")
+
+    def insults_in(self, text: str) -> list[str]:
+        return self._insult.findall(text)
+
+    def _each_insult(self, text: str, fn) -> str:
+        return self._insult.sub(lambda m: fn(m.group()), text)
+
+    def separators(self, text: str, rng: random.Random) -> str:
+        out = []
+        for k, ch in enumerate(text):
+            if k and _CJK.match(ch) and _CJK.match(text[k - 1]):
+                out.append(rng.choice(SEPARATORS))
+            out.append(ch)
+        return "".join(out)
+
+    def full_width(self, text: str, rng: random.Random) -> str:
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c for c in text)
+
+    def traditional(self, text: str, rng: random.Random) -> str:
+        return self._s2t.convert(text)
+
+    def pinyin_initials(self, text: str, rng: random.Random) -> str:
+        return self._each_insult(text, lambda w: "".join(self._initials(w)))
+
+    def pinyin_full(self, text: str, rng: random.Random) -> str:
+        return self._each_insult(text, lambda w: "".join(self._pinyin(w)))
+
+    def homophones(self, text: str, rng: random.Random) -> str:
+        def one(word: str) -> str:
+            readings = self._pinyin(word)
+            if len(readings) != len(word):
+                return word
+            out = []
+            for ch, py in zip(word, readings):
+                options = [c for c in self._homophones.get(py, []) if c != ch][:5]
+                out.append(rng.choice(options) if options else ch)
+            return "".join(out)
+
+        return self._each_insult(text, one)
+
+    def emoji(self, text: str, rng: random.Random) -> str:
+        return self._each_insult(text, lambda w: "".join(ch + (rng.choice(EMOJI) if k < len(w) - 1 else "") for k, ch in enumerate(w)))
+
+    def apply(self, name: str, texts: list[str]) -> list[str]:
+        fn = getattr(self, name)
+        return [fn(t, self.rng(name, i)) for i, t in enumerate(texts)]
+
+
+def trained_with_deobfuscation(predictor) -> bool:
+    normalizer = predictor.bundle.classifier.vectorizer_.named_steps["normalize"]
+    return bool(getattr(normalizer, "deobfuscate", False))  # absent: pickled before the step existed
+
+
+def set_deobfuscation(predictor, on: bool) -> None:
+    """Switch the loaded model's normaliser, and the compiled features built from it, on or off."""
+    from qinglang.features.compiled import compile_features
+
+    clf = predictor.bundle.classifier
+    clf.vectorizer_.named_steps["normalize"].deobfuscate = on
+    clf._compiled = compile_features(clf.vectorizer_)
+
+
+def recall(flags) -> float:
+    return float(flags.mean()) if len(flags) else float("nan")
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--seed", type=int, default=0, help="Seed of the perturbations (default 0).")
+    p.add_argument("--profile", default=None, help="Operating point (default: the model's default).")
+    args = p.parse_args()
+
+    import numpy as np
+
+    from qinglang.serve.predictor import Predictor
+
+    started = time.perf_counter()
+    texts = offensive_test_texts(args.data_dir)
+    insults = insult_words(args.data_dir)
+    perturber = Perturber(insults, args.seed)
+    perturbed = {name: perturber.apply(name, texts) for name in TRANSFORMS}
+    changed = {name: np.array([a != b for a, b in zip(texts, perturbed[name])]) for name in TRANSFORMS}
+    found = [set(perturber.insults_in(t)) for t in texts]
+    print(f"{len(texts):,} COLD test offensive texts, {len(insults):,} insult words; perturbed in {time.perf_counter() - started:.1f} s")
+
+    predictor = Predictor.load(args.model)
+    j = predictor.categories.index(CATEGORY)
+    trained_with = trained_with_deobfuscation(predictor)
+    figures = {
+        "machine": machine(), "model": args.model, "seed": args.seed, "profile": args.profile or predictor.profiles[0],
+        "category": CATEGORY, "n_texts": len(texts), "n_insult_words": len(insults), "target_points": TARGET_POINTS,
+        "trained_with_deobfuscation": trained_with, "runs": {},
+    }
+    for on in (True, False):
+        set_deobfuscation(predictor, on)
+        label = "on" if on else "off"
+        base = predictor.scores(texts, args.profile)[1][:, j]
+        rows = []
+        for name in TRANSFORMS:
+            flags = predictor.scores(perturbed[name], args.profile)[1][:, j]
+            ch = changed[name]
+            row = {
+                "transformation": name, "changed": int(ch.sum()),
+                "recall_original": recall(base), "recall_perturbed": recall(flags),
+                "changed_recall_original": recall(base[ch]), "changed_recall_perturbed": recall(flags[ch]),
+            }
+            row["drop_points"] = 100 * (row["recall_original"] - row["recall_perturbed"])
+            row["changed_drop_points"] = 100 * (row["changed_recall_original"] - row["changed_recall_perturbed"])
+            row["within_target"] = bool(row["drop_points"] <= TARGET_POINTS)
+            lost = Counter(w for k in np.flatnonzero((base == 1) & (flags == 0)) for w in found[k])
+            row["insult_words_in_lost_flags"] = dict(lost.most_common(10))
+            rows.append(row)
+        figures["runs"][label] = {"rows": rows}
+        title = f"De-obfuscation {label.upper()} (model trained with it: {'yes' if trained_with else 'no'}), {CATEGORY} recall, profile {figures['profile']}"
+        print(f"\n{title}\n{'-' * len(title)}")
+        head = f"  {'transformation':<16} {'changed':>7}  {'orig':>6} {'pert':>6} {'drop':>6}   {'changed only: orig':>18} {'pert':>6} {'drop':>6}   ≤{TARGET_POINTS:g} pts"
+        print(head)
+        for r in rows:
+            print(
+                f"  {r['transformation']:<16} {r['changed']:>7,}  {r['recall_original']:>6.3f} {r['recall_perturbed']:>6.3f} {r['drop_points']:>6.1f}"
+                f"   {r['changed_recall_original']:>18.3f} {r['changed_recall_perturbed']:>6.3f} {r['changed_drop_points']:>6.1f}   {verdict(r['within_target'])}"
+            )
+        worst = max(rows, key=lambda r: r["drop_points"])
+        if worst["insult_words_in_lost_flags"]:
+            words = ", ".join(f"{w} {n}" for w, n in list(worst["insult_words_in_lost_flags"].items())[:6])
+            print(f"  texts that lost their flag under {worst['transformation']} contain: {words}")
+    set_deobfuscation(predictor, trained_with)
+    write_json(args.json, figures)
+
+
+if __name__ == "__main__":
+    main()
