@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from qinglang.features.normalize import TextNormalizer, normalize_text
+from qinglang.features.phonetic import PhoneticMap
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,19 @@ class CompiledFeatures:
     """Texts → the fitted pipeline's TF-IDF rows. Python only counts n-grams; weighting
     runs in NumPy, over the whole batch (`rows`) or one text at a time (`dot`)."""
 
-    def __init__(self, max_chars: int, blocks: list[_Block], idf: np.ndarray, deobfuscate: bool = False) -> None:
+    def __init__(
+        self, max_chars: int, blocks: list[_Block], idf: np.ndarray, deobfuscate: bool = False, phonetic: PhoneticMap | None = None
+    ) -> None:
         self.max_chars = max_chars
         self.deobfuscate = deobfuscate
+        self.phonetic = phonetic
         self.blocks = blocks
         self.idf = idf
         self.n_features = len(idf)
 
     def counts(self, text: str) -> list[tuple[int, list[int], list[int]]]:
         """Per vectorizer block with known n-grams: (block number, feature columns, counts)."""
-        normalized = normalize_text(text, self.max_chars, self.deobfuscate)
+        normalized = normalize_text(text, self.max_chars, self.deobfuscate, self.phonetic)
         found = []
         for b, block in enumerate(self.blocks):
             vocab, offset, cols, counts = block.vocabulary, block.offset, [], []
@@ -161,5 +165,6 @@ def compile_features(vectorizer: object) -> CompiledFeatures | None:
         normalizer.max_chars,
         blocks,
         np.concatenate(idf) if idf else np.zeros(0),
-        deobfuscate=getattr(normalizer, "deobfuscate", False),  # absent on models pickled before it existed
+        deobfuscate=normalizer.deobfuscate,
+        phonetic=normalizer.phonetic,
     )

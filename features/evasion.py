@@ -35,6 +35,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import yaml
 
@@ -129,13 +130,7 @@ class Table:
         self.cjk = {k: v["word"] for k, v in (raw.get("cjk") or {}).items()}
         self.not_mapped = dict(raw.get("not_mapped") or {})
         self._validate()
-        latin = sorted(self.latin, key=len, reverse=True)
-        self.latin_pattern = re.compile(
-            r"(?<![a-z0-9])(?:" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in latin) + r")(?![a-z0-9])"
-        )
-        # The same forms without the guards: a cheap first test (the regex engine skips to
-        # a possible first letter), so most texts never run the guarded pattern.
-        self.latin_quick = re.compile("|".join(re.escape(k).replace(r"\ ", r"\s+") for k in latin))
+        self.latin_pattern, self.latin_quick = latin_patterns(self.latin)
         cjk = sorted(self.cjk, key=len, reverse=True)
         self.cjk_pattern = re.compile(
             "|".join(re.escape(k) + (r"(?![a-z0-9])" if _LATIN_END.search(k) else "") for k in cjk)
@@ -190,14 +185,28 @@ def _next_to_chinese(text: str, start: int, end: int) -> bool:
     return j < len(text) and bool(_CJK_CHAR.match(text, j))
 
 
-def _map_latin(text: str, tab: Table) -> str:
+def latin_patterns(forms: Iterable[str]) -> tuple[re.Pattern, re.Pattern]:
+    """The whole-token pattern of the Latin forms, and the same forms without the guards: a
+    cheap first test (the regex engine skips to a possible first letter), so most texts
+    never run the guarded pattern."""
+    alternatives = "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in sorted(forms, key=len, reverse=True))
+    return re.compile(r"(?<![a-z0-9])(?:" + alternatives + r")(?![a-z0-9])"), re.compile(alternatives)
+
+
+def map_latin(text: str, pattern: re.Pattern, forms: Mapping[str, str], anywhere: frozenset[str]) -> str:
+    """Each whole-token form → its word, when it is in `anywhere` or next to Chinese text."""
+
     def one(m: re.Match) -> str:
         form = " ".join(m.group().split())
-        if form in tab.anywhere or _next_to_chinese(m.string, m.start(), m.end()):
-            return tab.latin[form]
+        if form in anywhere or _next_to_chinese(m.string, m.start(), m.end()):
+            return forms[form]
         return m.group()
 
-    return tab.latin_pattern.sub(one, text) if tab.latin_quick.search(text) else text
+    return pattern.sub(one, text)
+
+
+def _map_latin(text: str, tab: Table) -> str:
+    return map_latin(text, tab.latin_pattern, tab.latin, tab.anywhere) if tab.latin_quick.search(text) else text
 
 
 def _join_separated(text: str) -> str:

@@ -23,6 +23,10 @@ Steps, in order, and why:
       words are never touched.
    A form goes into the table only if it (almost) never occurs in ordinary text (checked
    on the 396k trending-archive titles); ambiguous ones are listed there as not mapped.
+   e. with a `PhoneticMap` (`features/phonetic.py`, built at training from an insult
+      lexicon and stored in the model): the pinyin and homophone spellings of every
+      lexicon term → the term (恶心: ex, exin, 饿新 → 恶心), where ordinary text does not
+      use the spelling.
    Models pickled before this step existed load with `deobfuscate=False` and see exactly
    the text they were trained on.
 6. A character repeated more than three times is cut to three (哈哈哈哈哈 → 哈哈哈,
@@ -43,6 +47,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from qinglang.features.evasion import deobfuscate as _deobfuscate
+from qinglang.features.phonetic import PhoneticMap
 
 URL_TOKEN = " xurl "
 MENTION_TOKEN = " xuser "
@@ -52,9 +57,9 @@ _REPEAT = re.compile(r"(.)\1{3,}", re.S)
 _SPACE = re.compile(r"\s+")
 
 
-def normalize_text(text: str, max_chars: int = 2000, deobfuscate: bool = True) -> str:
+def normalize_text(text: str, max_chars: int = 2000, deobfuscate: bool = True, phonetic: PhoneticMap | None = None) -> str:
     """Steps 1-7 above; `deobfuscate=False` skips step 5 (what models trained before it
-    existed were fitted with)."""
+    existed were fitted with), `phonetic` adds step 5e."""
     if not isinstance(text, str):
         raise TypeError(f"expected a str, got {type(text).__name__}")
     text = unicodedata.normalize("NFKC", text[:max_chars]).lower()
@@ -62,6 +67,8 @@ def normalize_text(text: str, max_chars: int = 2000, deobfuscate: bool = True) -
     text = _MENTION.sub(MENTION_TOKEN, text)
     if deobfuscate:
         text = _deobfuscate(text)
+        if phonetic is not None:
+            text = phonetic.rewrite(text)
     text = _REPEAT.sub(r"\1\1\1", text)
     return _SPACE.sub(" ", text).strip()
 
@@ -87,25 +94,27 @@ def as_text_list(X: object) -> list[str]:
 class TextNormalizer(TransformerMixin, BaseEstimator):
     """The normalisation above as a pipeline step (stateless).
 
-    Trained models pickle this object. One pickled before `deobfuscate` existed has no such
-    attribute: it is read back as False, so an old model keeps seeing the text it was
-    trained on."""
+    Trained models pickle this object, with its `phonetic` map. One pickled before
+    `deobfuscate` existed has no such attribute: it is read back as False, so an old model
+    keeps seeing the text it was trained on."""
 
-    def __init__(self, max_chars: int = 2000, deobfuscate: bool = True) -> None:
+    def __init__(self, max_chars: int = 2000, deobfuscate: bool = True, phonetic: PhoneticMap | None = None) -> None:
         self.max_chars = max_chars
         self.deobfuscate = deobfuscate
+        self.phonetic = phonetic
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         state.setdefault("deobfuscate", False)
+        state.setdefault("phonetic", None)
         super().__setstate__(state)
 
     def fit(self, X, y=None):
         return self
 
     def transform(self, X) -> list[str]:
-        deobfuscate = getattr(self, "deobfuscate", False)
-        return [normalize_text(t, self.max_chars, deobfuscate) for t in as_text_list(X)]
+        deobfuscate, phonetic = getattr(self, "deobfuscate", False), getattr(self, "phonetic", None)
+        return [normalize_text(t, self.max_chars, deobfuscate, phonetic) for t in as_text_list(X)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,6 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from qinglang.features.normalize import TextNormalizer
+from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
 
 
@@ -27,7 +28,8 @@ class FeatureSettings:
     deobfuscate: bool = True  # normalisation step 5 (features/normalize.py)
 
 
-def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer) -> Pipeline:
+def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer, phonetic: PhoneticMap | None = None) -> Pipeline:
+    """`phonetic`: the lexicon's pinyin and homophone spellings, undone in normalisation."""
     common = dict(min_df=settings.min_df, sublinear_tf=settings.sublinear_tf, lowercase=False, dtype=np.float32)
     word = TfidfVectorizer(
         tokenizer=tokenizer,
@@ -44,7 +46,7 @@ def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer) -> Pi
     )
     return Pipeline(
         [
-            ("normalize", TextNormalizer(settings.max_chars, deobfuscate=settings.deobfuscate)),
+            ("normalize", TextNormalizer(settings.max_chars, deobfuscate=settings.deobfuscate, phonetic=phonetic)),
             ("tfidf", FeatureUnion([("word", word), ("char", char)])),
         ]
     )

@@ -71,6 +71,15 @@ class ArchiveWords(_Strict):
     max_words: int = Field(20_000, gt=0)
 
 
+class PhoneticSpec(_Strict):
+    """Undo pinyin and homophone spellings of the terms in these categories' taxonomy
+    lexicons (qinglang.features.phonetic); a Latin form seen as a word in more than
+    `max_ordinary_hits` unlabeled archive titles is left alone."""
+
+    categories: list[str] = Field(min_length=1)
+    max_ordinary_hits: int = Field(2, ge=0)
+
+
 class FeatureSection(_Strict):
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (1, 3)
@@ -82,6 +91,7 @@ class FeatureSection(_Strict):
     deobfuscate: bool = True
     user_dict: Path | None = None
     archive_words: ArchiveWords | None = None
+    phonetic: PhoneticSpec | None = None
     hmm: bool = True
 
 

@@ -26,9 +26,11 @@ import qinglang.models
 from qinglang.data.dataset import Dataset, FileSource, build_dataset, sample_rows
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
+from qinglang.data.loaders.lexicons import read_lexicon
 from qinglang.data.taxonomy import load_taxonomy
 from qinglang.features.new_words import mine_new_words
 from qinglang.features.normalize import normalize_text
+from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
@@ -93,17 +95,25 @@ def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
         raise DataError(f"model.categories {wanting} ask for self_training, which needs data.unlabeled_archive")
     if config.features.archive_words and config.data.unlabeled_archive is None:
         raise DataError("features.archive_words needs data.unlabeled_archive")
+    phonetic = config.features.phonetic
+    if phonetic is not None:
+        unknown = sorted(set(phonetic.categories) - set(keys))
+        if unknown:
+            raise DataError(f"features.phonetic.categories names {unknown}, which the taxonomy does not have; its categories: {keys}")
+        if not config.features.deobfuscate:
+            raise DataError("features.phonetic needs features.deobfuscate: true (it runs inside that step)")
 
 
 def unlabeled_texts(config: TrainConfig, data_dir: Path | None, labeled: pd.DataFrame) -> list[str] | None:
-    """Archive titles for self-training and word mining, or None when nothing uses them or
-    there is no data directory (the demo set has no archive: both are then skipped, with a
-    warning)."""
-    spec = config.data.unlabeled_archive
-    if spec is None or not (config.features.archive_words or any(c.self_training for c in config.model.categories.values())):
+    """Archive titles for self-training, word mining and the phonetic map's ordinary-use
+    check, or None when nothing uses them or there is no data directory (the demo set has
+    no archive: they are then skipped, with a warning)."""
+    spec, f = config.data.unlabeled_archive, config.features
+    users = f.archive_words or f.phonetic or any(c.self_training for c in config.model.categories.values())
+    if spec is None or not users:
         return None
     if data_dir is None:
-        log.warning("No data directory: self-training and archive words skipped (they read the trending archive).")
+        log.warning("No data directory: self-training, archive words and the phonetic map skipped (they read the corpora folder).")
         return None
     archive = load_trending_archive(Path(data_dir) / ARCHIVE_FOLDER, date_to=spec.before - timedelta(days=1))
     if archive.problems:
@@ -145,7 +155,37 @@ def tokenizer_for(config: TrainConfig, unlabeled: list[str] | None) -> JiebaToke
     return JiebaTokenizer(tokenizer.user_words + tuple((w, None, None) for w, _ in mined), hmm=f.hmm)
 
 
-def build_classifier(config: TrainConfig, taxonomy, unlabeled: list[str] | None = None) -> MultiCategoryClassifier:
+def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled: list[str] | None) -> PhoneticMap | None:
+    """The pinyin / homophone map of the configured categories' lexicon terms; without a
+    data directory (no lexicon files) there is none, with a warning."""
+    spec, f = config.features.phonetic, config.features
+    if spec is None:
+        return None
+    if data_dir is None:
+        log.warning("No data directory: features.phonetic skipped (the lexicons live in the corpora folder).")
+        return None
+    terms = [
+        t for c in taxonomy.categories if c.key in spec.categories for name, files in c.lexicons.items()
+        for t in read_lexicon(name, files, data_dir)
+    ]
+    if not terms:
+        raise DataError(f"features.phonetic.categories {spec.categories} have no lexicons in the taxonomy")
+
+    def normalize(text: str) -> str:
+        return normalize_text(text, f.max_chars, f.deobfuscate)
+
+    ordinary = [normalize(t) for t in unlabeled] if unlabeled is not None else []
+    if not ordinary:
+        log.warning("features.phonetic without data.unlabeled_archive: only jieba's dictionary protects ordinary words")
+    dictionary = JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm).dictionary_words()
+    mapped = PhoneticMap.build(terms, ordinary, dictionary, normalize, max_ordinary_hits=spec.max_ordinary_hits)
+    log.info("phonetic map: %d Latin and %d homophone forms of %d lexicon terms", len(mapped.latin), len(mapped.keys), len(mapped.terms))
+    return mapped
+
+
+def build_classifier(
+    config: TrainConfig, taxonomy, unlabeled: list[str] | None = None, phonetic: PhoneticMap | None = None
+) -> MultiCategoryClassifier:
     """Without `unlabeled` texts, self-training settings and archive words are left out."""
     self_training = unlabeled is not None
     f = config.features
@@ -156,7 +196,7 @@ def build_classifier(config: TrainConfig, taxonomy, unlabeled: list[str] | None 
     )
     m = config.model
     return MultiCategoryClassifier(
-        build_vectorizer(settings, tokenizer_for(config, unlabeled)),
+        build_vectorizer(settings, tokenizer_for(config, unlabeled), phonetic),
         taxonomy.keys,
         C=m.C,
         class_weight=m.class_weight,
@@ -202,7 +242,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
 
     fit_started = time.perf_counter()
     unlabeled = unlabeled_texts(config, data_dir, table)
-    classifier = build_classifier(config, taxonomy, unlabeled)
+    classifier = build_classifier(config, taxonomy, unlabeled, phonetic_map(config, taxonomy, data_dir, unlabeled))
     classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
     fit_seconds = time.perf_counter() - fit_started
     scores = classifier.predict_proba(eval_rows["text"])

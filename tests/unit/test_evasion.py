@@ -214,7 +214,7 @@ def old_normalizer(max_chars: int = 2000) -> TextNormalizer:
 def test_an_old_pickled_normalizer_behaves_exactly_as_before():
     old = pickle.loads(pickle.dumps(old_normalizer(100)))
     assert old.deobfuscate is False
-    assert old.get_params() == {"max_chars": 100, "deobfuscate": False}
+    assert old.get_params() == {"max_chars": 100, "deobfuscate": False, "phonetic": None}
     texts = ["你就是个sb", "傻 逼", "煞筆", "傻😀逼", "ＳＢ玩意儿", "普通的标题"]
     assert old.transform(texts) == [normalize_text(t, 100, deobfuscate=False) for t in texts]
     assert old.transform(texts) != TextNormalizer(100).transform(texts)
