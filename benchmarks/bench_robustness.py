@@ -4,7 +4,8 @@ Takes the COLD test split's offensive texts (`read_native("cold")`, split test, 
 offensive), applies each perturbation below with a fixed seed, scores original and
 perturbed texts with the model at its default operating point (or `--profile`), and prints
 per perturbation: texts changed, online_violence recall on the original vs the perturbed
-texts and the drop in points, over all offensive texts and over the changed ones only.
+texts and the drop in points, over all offensive texts, over the changed ones only, and
+over the changed ones holding an insult word outside the model's phonetic map.
 
 It does this twice: with the model's normaliser de-obfuscation (features/evasion.py)
 switched on and off on the loaded model, so the table shows what normalisation buys. A
@@ -24,8 +25,13 @@ Perturbations (deterministic given --seed; each text gets its own random stream)
 
 Insult words: ToxiCN's lexicon (<data-dir>/toxicn/lexicon/*.json) plus a short list of common
 insults, terms of two or more Chinese characters only, found longest first without
-overlap. Pinyin comes from pypinyin. Nothing here reads the normaliser's own table
-(features/evasion.yaml): the benchmark measures how far that table reaches.
+overlap. Pinyin comes from pypinyin. Nothing here reads the normaliser's curated table
+(features/evasion.yaml). The model's phonetic map (features/phonetic.py) is built at
+training from the same ToxiCN lexicon, so the main table measures how well it covers the
+lexicon it knows; two more figures say what happens beyond it:
+  - "word outside map": the changed texts holding an insult word the map does not know;
+  - "held-out insult words": the words split in two by a hash, a map built from one half
+    swapped in for the model's, only the other half's words disguised.
 
 Target (issue 5): each perturbation costs at most 3 points of recall on COLD offensive texts.
 
@@ -165,6 +171,12 @@ def trained_with_deobfuscation(predictor) -> bool:
     return bool(getattr(normalizer, "deobfuscate", False))  # absent: pickled before the step existed
 
 
+def phonetic_terms(predictor) -> frozenset[str]:
+    """The terms the model's phonetic map (features/phonetic.py) restores; empty without one."""
+    phonetic = getattr(predictor.bundle.classifier.vectorizer_.named_steps["normalize"], "phonetic", None)
+    return phonetic.terms if phonetic is not None else frozenset()
+
+
 def set_deobfuscation(predictor, on: bool) -> None:
     """Switch the loaded model's normaliser, and the compiled features built from it, on or off."""
     from qinglang.features.compiled import compile_features
@@ -172,6 +184,51 @@ def set_deobfuscation(predictor, on: bool) -> None:
     clf = predictor.bundle.classifier
     clf.vectorizer_.named_steps["normalize"].deobfuscate = on
     clf._compiled = compile_features(clf.vectorizer_)
+
+
+def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int) -> list[dict]:
+    """The insult words split in two by a hash. A phonetic map built from half A only (with
+    the same ordinary-use checks as training, on the archive) replaces the model's, and only
+    half B's words are disguised: what the map gives for insults its lexicon lacks, next to
+    the model's own map on the same texts."""
+    import zlib
+
+    import numpy as np
+
+    from qinglang.data.loaders.archive import load_trending_archive
+    from qinglang.features.compiled import compile_features
+    from qinglang.features.normalize import normalize_text
+    from qinglang.features.phonetic import PhoneticMap
+
+    clf = predictor.bundle.classifier
+    normalizer = clf.vectorizer_.named_steps["normalize"]
+    own = normalizer.phonetic
+    half_a = [w for w in insults if zlib.crc32(w.encode()) % 2 == 0]
+    half_b = [w for w in insults if zlib.crc32(w.encode()) % 2 == 1]
+    ordinary = [normalize_text(t) for t in load_trending_archive(Path(args.data_dir) / "weibo_trending" / "raw").titles["title"]]
+    tokenizer = dict(clf.vectorizer_.named_steps["tfidf"].transformer_list)["word"].tokenizer
+    map_a = PhoneticMap.build(half_a, ordinary, tokenizer.dictionary_words(), normalize_text)
+    perturber = Perturber(half_b, args.seed)
+    rows = []
+    for name in ("pinyin_initials", "pinyin_full", "homophones"):
+        perturbed = perturber.apply(name, texts)
+        ch = np.array([a != b for a, b in zip(texts, perturbed)])
+        row = {"transformation": name, "changed": int(ch.sum())}
+        for label, phonetic in (("own_map", own), ("map_without_these_words", map_a)):
+            normalizer.phonetic = phonetic
+            clf._compiled = compile_features(clf.vectorizer_)
+            base = predictor.scores([t for t, c in zip(texts, ch) if c], args.profile)[1][:, j]
+            flags = predictor.scores([t for t, c in zip(perturbed, ch) if c], args.profile)[1][:, j]
+            row[f"{label}_drop_points"] = 100 * (recall(base) - recall(flags))
+        rows.append(row)
+    normalizer.phonetic = own
+    clf._compiled = compile_features(clf.vectorizer_)
+    title = f"Held-out insult words: {len(half_b)} words disguised, map built from the other {len(half_a)}; drop in points over changed texts"
+    print(f"\n{title}\n{'-' * len(title)}")
+    print(f"  {'transformation':<16} {'changed':>7}   {'own map':>8}   {'map without these words':>24}")
+    for r in rows:
+        print(f"  {r['transformation']:<16} {r['changed']:>7,}   {r['own_map_drop_points']:>8.1f}   {r['map_without_these_words_drop_points']:>24.1f}")
+    return rows
 
 
 def recall(flags) -> float:
@@ -200,6 +257,9 @@ def main() -> None:
     predictor = Predictor.load(args.model)
     j = predictor.categories.index(CATEGORY)
     trained_with = trained_with_deobfuscation(predictor)
+    mapped = phonetic_terms(predictor)
+    uncovered = np.array([bool(words - mapped) for words in found])
+    print(f"the model's phonetic map covers {len(mapped):,} lexicon terms; {int(uncovered.sum()):,} texts hold an insult word outside it")
     figures = {
         "machine": machine(), "model": args.model, "seed": args.seed, "profile": args.profile or predictor.profiles[0],
         "category": CATEGORY, "n_texts": len(texts), "n_insult_words": len(insults), "target_points": TARGET_POINTS,
@@ -221,24 +281,32 @@ def main() -> None:
             row["drop_points"] = 100 * (row["recall_original"] - row["recall_perturbed"])
             row["changed_drop_points"] = 100 * (row["changed_recall_original"] - row["changed_recall_perturbed"])
             row["within_target"] = bool(row["drop_points"] <= TARGET_POINTS)
+            outside = ch & uncovered
+            row["changed_outside_map"] = int(outside.sum())
+            row["outside_map_drop_points"] = 100 * (recall(base[outside]) - recall(flags[outside])) if outside.any() else None
             lost = Counter(w for k in np.flatnonzero((base == 1) & (flags == 0)) for w in found[k])
             row["insult_words_in_lost_flags"] = dict(lost.most_common(10))
             rows.append(row)
         figures["runs"][label] = {"rows": rows}
         title = f"De-obfuscation {label.upper()} (model trained with it: {'yes' if trained_with else 'no'}), {CATEGORY} recall, profile {figures['profile']}"
         print(f"\n{title}\n{'-' * len(title)}")
-        head = f"  {'transformation':<16} {'changed':>7}  {'orig':>6} {'pert':>6} {'drop':>6}   {'changed only: orig':>18} {'pert':>6} {'drop':>6}   ≤{TARGET_POINTS:g} pts"
+        head = (f"  {'transformation':<16} {'changed':>7}  {'orig':>6} {'pert':>6} {'drop':>6}   {'changed only: orig':>18} {'pert':>6} {'drop':>6}"
+                f"   {'word outside map: n':>19} {'drop':>6}   ≤{TARGET_POINTS:g} pts")
         print(head)
         for r in rows:
+            outside = "-" if r["outside_map_drop_points"] is None else f"{r['outside_map_drop_points']:.1f}"
             print(
                 f"  {r['transformation']:<16} {r['changed']:>7,}  {r['recall_original']:>6.3f} {r['recall_perturbed']:>6.3f} {r['drop_points']:>6.1f}"
-                f"   {r['changed_recall_original']:>18.3f} {r['changed_recall_perturbed']:>6.3f} {r['changed_drop_points']:>6.1f}   {verdict(r['within_target'])}"
+                f"   {r['changed_recall_original']:>18.3f} {r['changed_recall_perturbed']:>6.3f} {r['changed_drop_points']:>6.1f}"
+                f"   {r['changed_outside_map']:>19,} {outside:>6}   {verdict(r['within_target'])}"
             )
         worst = max(rows, key=lambda r: r["drop_points"])
         if worst["insult_words_in_lost_flags"]:
             words = ", ".join(f"{w} {n}" for w, n in list(worst["insult_words_in_lost_flags"].items())[:6])
             print(f"  texts that lost their flag under {worst['transformation']} contain: {words}")
     set_deobfuscation(predictor, trained_with)
+    if mapped:
+        figures["held_out_words"] = held_out_words(predictor, texts, insults, args, j)
     write_json(args.json, figures)
 
 
