@@ -21,9 +21,10 @@ def default_data_dir() -> Path:
     return Path(env) if env else (REPO_ROOT / ".." / "shared" / "datasets").resolve()
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, model: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="Model folder (holding qinglang-model.pkl.gz) or any model URI the CLI accepts.")
+    if model:
+        p.add_argument("--model", required=True, help="Model folder (holding qinglang-model.pkl.gz) or any model URI the CLI accepts.")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="Datasets folder (default: $QINGLANG_DATA_DIR, else ../shared/datasets from the repo root).")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="Also write the figures here as JSON.")
     return p

@@ -207,7 +207,7 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
     half_b = [w for w in insults if zlib.crc32(w.encode()) % 2 == 1]
     ordinary = [normalize_text(t) for t in load_trending_archive(Path(args.data_dir) / "weibo_trending" / "raw").titles["title"]]
     tokenizer = dict(clf.vectorizer_.named_steps["tfidf"].transformer_list)["word"].tokenizer
-    map_a = PhoneticMap.build(half_a, ordinary, tokenizer.dictionary_words(), normalize_text)
+    map_a = PhoneticMap.build(half_a, ordinary, tokenizer.dictionary_frequencies(), normalize_text)
     perturber = Perturber(half_b, args.seed)
     rows = []
     for name in ("pinyin_initials", "pinyin_full", "homophones"):

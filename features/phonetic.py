@@ -13,7 +13,8 @@ time and keeps only the forms that ordinary text does not use:
   curated forms: whole Latin tokens next to Chinese text only.
 - Homophone forms: a run of Chinese characters whose toneless pinyin equals a term's (by
   each character's commonest reading, or by the term's phrase reading) but which is not
-  the term. Left alone when the run is a jieba dictionary word (努力 sounds like 奴隶), when
+  the term. Where several terms sound alike, the form becomes the one most frequent in
+  jieba's dictionary. Left alone when the run is a jieba dictionary word (努力 sounds like 奴隶), when
   it occurs in the ordinary texts, or when a character at its edge makes a dictionary word
   with the character outside (去四川 keeps 去四: 四川 is a word).
 
@@ -126,12 +127,12 @@ class PhoneticMap:
         cls,
         terms: Iterable[str],
         ordinary: Iterable[str],
-        dictionary: Iterable[str],
+        dictionary: Mapping[str, int],
         normalize,
         max_ordinary_hits: int = 2,
     ) -> "PhoneticMap":
         """`terms`: the lexicon; `ordinary`: texts of ordinary use (already normalised);
-        `dictionary`: jieba's words; `normalize`: the text normalisation the
+        `dictionary`: jieba's word → frequency; `normalize`: the text normalisation the
         terms go through first (so a term is in the form the map will meet). Needs pypinyin."""
         from pypinyin import Style, lazy_pinyin
 
@@ -145,7 +146,13 @@ class PhoneticMap:
         translation = {cp: "\ufffd" for cp in _PRIVATE_USE}  # private-use input never matches
         translation.update({ord(c): ids[s] for c, s in syllable_of.items()})
 
-        clean = sorted({t for t in (normalize(term) for term in terms) if len(t) >= 2 and _ALL_CJK.match(t)})
+        # Where several terms share a form (the lexicon lists 母狗, 亩狗 and 木勾), the form
+        # stands for the most frequent word in the dictionary: the spelling the model has
+        # seen most, so its weight is the best-learned one.
+        clean = sorted(
+            {t for t in (normalize(term) for term in terms) if len(t) >= 2 and _ALL_CJK.match(t)},
+            key=lambda t: (-dictionary.get(t, 0), t),
+        )
         keys: dict[str, str] = {}
         latin: dict[str, str] = {}
         for term in clean:
@@ -172,8 +179,8 @@ class PhoneticMap:
         first = {k[0] for k in keys}
         last = {k[-1] for k in keys}
         protected, edge_words = set(), set()
-        for word in dictionary:
-            if not _ALL_CJK.match(word):
+        for word, freq in dictionary.items():
+            if freq <= 0 or not _ALL_CJK.match(word):
                 continue
             spoken = word.translate(translation)
             if keys.get(spoken, word) != word:

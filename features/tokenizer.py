@@ -86,7 +86,11 @@ class JiebaTokenizer:
 
     def dictionary_words(self) -> frozenset[str]:
         """Words jieba's dictionary (with the user words) already holds."""
-        return frozenset(w for w, f in self._jieba().FREQ.items() if f > 0)
+        return frozenset(self.dictionary_frequencies())
+
+    def dictionary_frequencies(self) -> dict[str, int]:
+        """Those words with their counts in jieba's dictionary."""
+        return {w: f for w, f in self._jieba().FREQ.items() if f > 0}
 
     def warm_up(self) -> "JiebaTokenizer":
         self._jieba()

@@ -177,7 +177,7 @@ def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled
     ordinary = [normalize(t) for t in unlabeled] if unlabeled is not None else []
     if not ordinary:
         log.warning("features.phonetic without data.unlabeled_archive: only jieba's dictionary protects ordinary words")
-    dictionary = JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm).dictionary_words()
+    dictionary = JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm).dictionary_frequencies()
     mapped = PhoneticMap.build(terms, ordinary, dictionary, normalize, max_ordinary_hits=spec.max_ordinary_hits)
     log.info("phonetic map: %d Latin and %d homophone forms of %d lexicon terms", len(mapped.latin), len(mapped.keys), len(mapped.terms))
     return mapped

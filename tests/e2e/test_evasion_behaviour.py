@@ -77,6 +77,34 @@ def test_invariance_to_pinyin_abbreviations_and_known_homophones(bundle, plain, 
     assert s_abbr == pytest.approx(s_plain, abs=1e-6)  # the normaliser writes the word back
 
 
+def test_the_model_carries_a_phonetic_map_of_its_lexicon(bundle):
+    phonetic = bundle.classifier.vectorizer_.named_steps["normalize"].phonetic
+    assert phonetic is not None and bundle.classifier._compiled.phonetic is phonetic
+    assert {"恶心", "垃圾", "弱智"} <= phonetic.terms  # ToxiCN's insult lexicon
+
+
+@pytest.mark.parametrize(
+    "plain, disguised",
+    [
+        ("你真让人恶心，滚", "你真让人饿新，滚"),   # homophone characters of a lexicon term
+        ("你真让人恶心，滚", "你真让人exin，滚"),   # its full pinyin
+        ("你真是个弱智，滚", "你真是个弱纸，滚"),
+    ],
+)
+def test_invariance_to_pinyin_and_homophones_of_lexicon_terms(bundle, plain, disguised):
+    (s_plain, s_disguised), _ = score_and_flag(bundle, [plain, disguised])
+    assert s_disguised == pytest.approx(s_plain, abs=1e-6)
+
+
+def test_ordinary_words_that_sound_like_insults_keep_their_score(bundle):
+    """努力 sounds like the lexicon's 奴隶, 四川 starts like 去死: the map must not touch them."""
+    from qinglang.features.normalize import normalize_text
+
+    phonetic = bundle.classifier.vectorizer_.named_steps["normalize"].phonetic
+    for text in ("我们一起努力吧", "他要去四川旅游", "今天天气不错"):
+        assert normalize_text(text, phonetic=phonetic) == normalize_text(text)
+
+
 def test_emoji_inside_an_insult_barely_move_its_score(bundle):
     texts = ["你就是个傻逼吧", "你就是个傻😀逼吧", "你就是个傻🌸逼吧", "你😀就是个傻🙂逼🔥吧"]
     scores, flags = score_and_flag(bundle, texts)

@@ -11,7 +11,7 @@ from qinglang.features.normalize import TextNormalizer, normalize_text
 from qinglang.features.phonetic import PhoneticMap
 
 TERMS = ["恶心", "奴隶", "去死", "垃圾", "傻逼", "sb", "滚"]  # the last two are not multi-character Chinese: ignored
-DICTIONARY = {"努力", "四川", "恶心", "奴隶", "垃圾", "拉机"}
+DICTIONARY = {"努力": 50, "四川": 80, "恶心": 30, "奴隶": 20, "垃圾": 40, "拉机": 2, "母狗": 9}
 ORDINARY = ["今天拉级赛开打", "他把ex前任拉黑了", "ex前任又上热搜", "ex前任的瓜", "我的ex"]
 
 
@@ -59,8 +59,14 @@ def test_ordinary_words_are_left_alone(phonetic, text):
 
 
 def test_the_curated_table_keeps_its_own_forms_and_exclusions():
-    mapped = PhoneticMap.build(["傻逼", "垃圾", "奴隶"], [], set(), normalize_text)
+    mapped = PhoneticMap.build(["傻逼", "垃圾", "奴隶"], [], {}, normalize_text)
     assert mapped.latin == {"nuli": "奴隶", "nl": "奴隶"}  # sb, shabi, laji: curated; lj: curated not_mapped
+
+
+def test_terms_that_sound_alike_become_the_most_frequent_dictionary_word():
+    mapped = PhoneticMap.build(["亩狗", "木勾", "母狗"], [], DICTIONARY, normalize_text)
+    assert set(mapped.keys.values()) == {"母狗"} and mapped.latin["mugou"] == "母狗"
+    assert normalize_text("你这个亩狗", phonetic=mapped) == "你这个母狗"
 
 
 def test_without_the_map_nothing_changes(phonetic):
@@ -82,7 +88,7 @@ def test_it_pickles_with_the_normaliser_and_behaves_the_same(phonetic):
 
 def test_building_is_deterministic():
     a = PhoneticMap.build(TERMS, ORDINARY, DICTIONARY, normalize_text)
-    b = PhoneticMap.build(list(reversed(TERMS)), ORDINARY, sorted(DICTIONARY), normalize_text)
+    b = PhoneticMap.build(list(reversed(TERMS)), ORDINARY, dict(reversed(DICTIONARY.items())), normalize_text)
     assert (a.latin, a.keys, a.protected, a.edge_words) == (b.latin, b.keys, b.protected, b.edge_words)
 
 

@@ -58,3 +58,29 @@ def test_archive_words_join_the_jieba_dictionary():
     assert ("鹿言晗", None, None) in tokenizer.user_words
     assert "鹿言晗" in tokenizer("鹿言晗机场照")
     assert tokenizer_for(cfg, None).user_words == ()
+
+
+def test_phonetic_settings_are_checked_before_any_data_is_read():
+    with pytest.raises(DataError, match=r"features.phonetic.categories names \['online_violnce'\]"):
+        check_category_settings(TrainConfig.model_validate({"features": {"phonetic": {"categories": ["online_violnce"]}}}), KEYS)
+    with pytest.raises(DataError, match="features.phonetic needs features.deobfuscate: true"):
+        check_category_settings(
+            TrainConfig.model_validate({"features": {"deobfuscate": False, "phonetic": {"categories": ["online_violence"]}}}), KEYS
+        )
+
+
+def test_the_phonetic_map_is_built_from_the_categorys_lexicon_and_travels_in_the_normaliser(tmp_path):
+    from qinglang.data.taxonomy import load_taxonomy
+    from qinglang.training.train import phonetic_map
+
+    lexicon = tmp_path / "toxicn" / "lexicon"
+    lexicon.mkdir(parents=True)
+    for name in ("general.json", "LGBT.json", "region.json", "racism.json", "sexism.json"):
+        (lexicon / name).write_text('{"恶心": [1], "奴隶": [2]}' if name == "general.json" else "{}", "utf-8")
+    cfg = TrainConfig.model_validate({"features": {"phonetic": {"categories": ["online_violence"]}}})
+    taxonomy = load_taxonomy()
+    mapped = phonetic_map(cfg, taxonomy, tmp_path, ["我们一起努力吧", "今天的新闻"])
+    assert mapped.terms == {"恶心", "奴隶"}
+    assert phonetic_map(cfg, taxonomy, None, None) is None  # no data directory: no lexicon, no map
+    normalizer = build_classifier(cfg, taxonomy, phonetic=mapped).vectorizer.named_steps["normalize"]
+    assert normalizer.transform(["你真让人饿新", "我们一起努力吧"]) == ["你真让人恶心", "我们一起努力吧"]
