@@ -2,7 +2,7 @@
 splits only, every run tracked in MLflow (experiment `qinglang-ablation`).
 
 Each experiment is a list of (dotted config path, value) changes to
-training/configs/default.yaml; `None` as a value deletes the key. All runs set
+training/configs/default.yaml; the value DELETE removes the key, None sets it to null. All runs set
 `data.eval_splits: [dev]`, so no test split is read or scored: these figures choose
 settings, and test figures come only from the chosen model. Prints, and writes as JSON,
 per experiment: COLD dev accuracy / macro-F1 / AP of online_violence, and dev AP per
@@ -14,6 +14,7 @@ category (all sources pooled, and the labeled trending set alone).
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,13 +26,14 @@ import yaml
 from _common import REPO_ROOT, parser, write_json
 
 DEFAULT = REPO_ROOT / "training" / "configs" / "default.yaml"
+DELETE = "<delete>"
 
 EXPERIMENTS: dict[str, list[tuple[str, object]]] = {
     "base": [],
-    "no_deobfuscation": [("features.deobfuscate", False), ("features.phonetic", None)],
-    "no_phonetic_map": [("features.phonetic", None)],
-    "online_violence_plain": [("model.categories.online_violence", None)],
-    "trivial_no_self_training": [("model.categories.trivial", None)],
+    "no_deobfuscation": [("features.deobfuscate", False), ("features.phonetic", DELETE)],
+    "no_phonetic_map": [("features.phonetic", DELETE)],
+    "online_violence_plain": [("model.categories.online_violence", DELETE)],
+    "trivial_no_self_training": [("model.categories.trivial", DELETE)],
     "balanced_is_best_f1": [("thresholds.profiles.balanced", {"strategy": "f1"})],
     "online_violence_cold_only": [("model.categories.online_violence.fit_sources", ["cold"])],
     "online_violence_C1": [("model.categories.online_violence.C", 1.0)],
@@ -39,6 +41,11 @@ EXPERIMENTS: dict[str, list[tuple[str, object]]] = {
     "words_1_3": [("features.word_ngrams", [1, 3])],
     "celebrity_self_training": [("model.categories.celebrity_hype", {"self_training": {"n_positive": 15000, "weight": 0.3}})],
     "archive_words": [("features.archive_words", {"min_count": 20, "max_words": 20000})],
+    "online_violence_without_roles": [("model.categories.online_violence.fit_sources", ["cold", "toxicn", "chineseharm"])],
+    "online_violence_cold_toxicn": [("model.categories.online_violence.fit_sources", ["cold", "toxicn"])],
+    "online_violence_C4": [("model.categories.online_violence.C", 4.0)],
+    "no_sublinear_tf": [("features.sublinear_tf", False)],
+    "no_class_weight": [("model.class_weight", None), ("model.categories.online_violence.class_weight", "none")],
 }
 
 
@@ -49,7 +56,7 @@ def changed(config: dict, changes: list[tuple[str, object]]) -> dict:
         node = out
         for key in parents:
             node = node.setdefault(key, {})
-        if value is None:
+        if value == DELETE:
             node.pop(last, None)
         else:
             node[last] = value
@@ -71,11 +78,36 @@ def figures(out_dir: Path) -> dict:
     }
 
 
+def markdown(results: dict) -> str:
+    """One row per experiment: COLD dev accuracy, then dev AP per category (all sources),
+    each as the change against `base` where base ran."""
+    done = {k: v for k, v in results.items() if "error" not in v}
+    first = list(next(iter(done.values()))["dev_ap_all_sources"])
+    cats = [c for c in first if c != "_micro"]  # micro AP is not defined over partly known labels
+    base = done.get("base")
+    head = "| experiment | COLD dev acc | " + " | ".join(cats) + " |"
+    lines = [head, "|" + "---|" * (len(cats) + 2)]
+    for name, r in done.items():
+        def cell(value: float | None, ref: float | None) -> str:
+            if value is None:
+                return "–"
+            return f"{value:.3f}" if base is None or name == "base" or ref is None else f"{value - ref:+.3f}"
+        acc = r["cold_dev_online_violence"]["accuracy"]
+        row = [cell(acc, base and base["cold_dev_online_violence"]["accuracy"])]
+        row += [cell(r["dev_ap_all_sources"].get(c), base and base["dev_ap_all_sources"].get(c)) for c in cats]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = parser(__doc__, model=False)
     p.add_argument("--only", default=None, help="Comma-separated experiment names (default: all).")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "ablation", help="Run folders go here.")
+    p.add_argument("--table", type=Path, default=None, help="Only print the Markdown table of this earlier --json file.")
     args = p.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text("utf-8"))))
+        return
     names = args.only.split(",") if args.only else list(EXPERIMENTS)
     unknown = sorted(set(names) - set(EXPERIMENTS))
     if unknown:
@@ -102,6 +134,8 @@ def main() -> None:
               f" | trending AP celebrity {trend.get('celebrity_hype', float('nan')):.3f} trivial {trend.get('trivial', float('nan')):.3f}"
               f" | {r['seconds']:.0f} s", flush=True)
         write_json(args.json, results)
+    print("\nDev AP per category (all sources) and COLD dev accuracy; rows other than base: change against base\n")
+    print(markdown(results))
 
 
 if __name__ == "__main__":

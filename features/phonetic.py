@@ -70,6 +70,15 @@ class PhoneticMap:
     def __len__(self) -> int:
         return len(self.latin) + len(self.keys)
 
+    def describe(self) -> dict:
+        """The map in readable form: Latin forms, the terms homophones restore, and the
+        ordinary runs that sound like a term but are left alone."""
+        return {
+            "latin": dict(sorted(self.latin.items())),
+            "homophone_terms": sorted(set(self.keys.values())),
+            "protected": sorted(self.protected),
+        }
+
     def homophone_runs(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, term) of every run that sounds like a term, is not the term and is
         not protected, leftmost and longest first, without overlaps."""

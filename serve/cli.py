@@ -57,11 +57,15 @@ def train(
 
 
 def _print_summary(results) -> None:
+    from qinglang.training.evaluate import MACRO, MACRO_MIN_POSITIVES
+
     if results.empty:
         return
     ok = results[(results["status"] == "ok") & ~results["category"].str.startswith("_")]
     for rec in ok.itertuples(index=False):
         typer.echo(f"  {rec.split:5} {rec.source:24} {rec.category:17} n={rec.n:6} pos={rec.support:5} P={rec.precision:.3f} R={rec.recall:.3f} F1={rec.f1:.3f} acc={rec.accuracy:.3f} AP={rec.average_precision:.3f}")
+    for rec in results[results["category"] == f"{MACRO}_{MACRO_MIN_POSITIVES}pos"].itertuples(index=False):
+        typer.echo(f"  {rec.split:5} {rec.source:24} macro AP over categories with >= {MACRO_MIN_POSITIVES} positives: {rec.average_precision:.3f}")
 
 
 @app.command()

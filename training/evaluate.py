@@ -47,8 +47,20 @@ def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = 10
     return float(gap.sum() / len(y))
 
 
+MACRO = "_macro"
+# `_macro_20pos` averages only categories with this many positives in the slice: the AP of
+# a category with 4 positives moves by 0.25 with one text, and would swamp the mean.
+MACRO_MIN_POSITIVES = 20
+
+
+def _macro(name: str, rows: pd.DataFrame) -> dict:
+    out = {"category": name, "status": "ok", "n": int(rows["n"].sum()), "support": int(rows["support"].sum())}
+    return out | {m: float(rows[m].mean()) for m in ("precision", "recall", "f1", "average_precision")}
+
+
 def evaluate_slice(labels: pd.DataFrame, scores: np.ndarray, flags: np.ndarray, categories: list[str], trained: np.ndarray) -> pd.DataFrame:
-    """One row per category plus `_micro` and `_macro` (over categories with positives)."""
+    """One row per category plus `_micro`, `_macro` (over categories with positives) and
+    `_macro_20pos` (over categories with at least 20)."""
     rows = []
     for j, key in enumerate(categories):
         y = labels[key].to_numpy(dtype="float64", na_value=np.nan)
@@ -72,10 +84,11 @@ def evaluate_slice(labels: pd.DataFrame, scores: np.ndarray, flags: np.ndarray, 
             "category": "_micro", "status": "ok", "n": int(decided["n"].sum()), "support": int(decided["support"].sum()),
             "precision": tp / (tp + fp) if tp + fp else float("nan"), "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
         }
-        macro = {"category": "_macro", "status": "ok", "n": int(scored["n"].sum()), "support": int(scored["support"].sum())}
-        for m in ("precision", "recall", "f1", "average_precision"):
-            macro[m] = float(scored[m].mean())
-        table = pd.concat([table, pd.DataFrame([micro, macro])], ignore_index=True)
+        macros = [_macro(MACRO, scored)]
+        enough = scored[scored["support"] >= MACRO_MIN_POSITIVES]
+        if not enough.empty:
+            macros.append(_macro(f"{MACRO}_{MACRO_MIN_POSITIVES}pos", enough))
+        table = pd.concat([table, pd.DataFrame([micro, *macros])], ignore_index=True)
     return table
 
 

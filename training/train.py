@@ -242,7 +242,8 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
 
     fit_started = time.perf_counter()
     unlabeled = unlabeled_texts(config, data_dir, table)
-    classifier = build_classifier(config, taxonomy, unlabeled, phonetic_map(config, taxonomy, data_dir, unlabeled))
+    phonetic = phonetic_map(config, taxonomy, data_dir, unlabeled)
+    classifier = build_classifier(config, taxonomy, unlabeled, phonetic)
     classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
     fit_seconds = time.perf_counter() - fit_started
     scores = classifier.predict_proba(eval_rows["text"])
@@ -270,6 +271,10 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         (run_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
         coverage = dataset.coverage(keys)
         coverage.to_csv(run_dir / "label_coverage.csv", index=False)
+        if phonetic is not None:  # what normalisation rewrites, for review
+            (run_dir / "phonetic_map.json").write_text(json.dumps(phonetic.describe(), indent=2, ensure_ascii=False), "utf-8")
+            mlflow.log_params({"phonetic.terms": len(phonetic.terms), "phonetic.latin_forms": len(phonetic.latin),
+                               "phonetic.homophone_keys": len(phonetic.keys), "phonetic.protected": len(phonetic.protected)})
         evaluation = write_evaluation(
             run_dir, table=eval_rows, scores=scores, classifier=classifier, taxonomy=taxonomy, splits=config.data.eval_splits,
             baseline=baseline, baseline_note=baseline_note, title="qinglang training report",

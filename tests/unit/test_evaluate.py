@@ -73,3 +73,18 @@ def test_category_confusion_counts_only_rows_known_negative_for_the_flagged_cate
     rate = category_confusion(table, flags, ["a", "b"], np.array([True, True]), min_rows=2)
     assert rate.loc["a", "b"] == 0.5
     assert "b" not in rate.index  # no row is labeled b
+
+
+def test_macro_20pos_averages_only_categories_with_enough_positives():
+    rng = np.random.default_rng(1)
+    n = 200
+    x = (np.arange(n) < 40).astype(int)     # 40 positives
+    y = (np.arange(n) < 4).astype(int)      # 4 positives: too few to count
+    table = pd.DataFrame({"text": [str(i) for i in range(n)], "split": "dev", "source": "s",
+                          "x": pd.array(x, dtype="Int8"), "y": pd.array(y, dtype="Int8")})
+    scores = np.column_stack([x * 0.6 + rng.uniform(size=n) * 0.5, rng.uniform(size=n)])
+    res = evaluate_table(table, scores, (scores >= 0.5).astype(int), ["x", "y"], np.array([True, True]))
+    rows = res[(res.source == "s")].set_index("category")
+    assert rows.loc["_macro_20pos", "average_precision"] == pytest.approx(rows.loc["x", "average_precision"])
+    assert rows.loc["_macro", "average_precision"] == pytest.approx(rows.loc[["x", "y"], "average_precision"].mean())
+    assert rows.loc["_macro_20pos", "support"] == 40

@@ -97,3 +97,10 @@ def test_building_is_deterministic():
 def test_normalising_twice_changes_nothing(phonetic, text):
     once = norm(text, phonetic)
     assert norm(once, phonetic) == once
+
+
+def test_describe_lists_what_the_map_rewrites_and_spares(phonetic):
+    described = phonetic.describe()
+    assert described["latin"]["exin"] == "恶心" and "ex" not in described["latin"]
+    assert "恶心" in described["homophone_terms"]
+    assert {"努力", "拉级"} <= set(described["protected"])
