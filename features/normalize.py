@@ -69,6 +69,8 @@ def normalize_text(text: str, max_chars: int = 2000, deobfuscate: bool = True, p
         text = _deobfuscate(text)
         if phonetic is not None:
             text = phonetic.rewrite(text)
+        if "@" in text:  # a removed separator can join @ to a name: "@ 某人" → "@某人"
+            text = _MENTION.sub(MENTION_TOKEN, text)
     text = _REPEAT.sub(r"\1\1\1", text)
     return _SPACE.sub(" ", text).strip()
 

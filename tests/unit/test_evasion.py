@@ -229,3 +229,8 @@ def test_even_an_object_missing_the_attribute_altogether_does_not_deobfuscate():
 def test_a_new_normalizer_round_trips_with_its_flag():
     for flag in (True, False):
         assert pickle.loads(pickle.dumps(TextNormalizer(deobfuscate=flag))).deobfuscate is flag
+
+
+def test_a_mention_joined_by_a_removed_separator_is_a_mention_at_once():
+    once = norm("caonima@ caonima")
+    assert once == norm(once) == "操你妈 xuser"
