@@ -78,11 +78,18 @@ def score(
     chunk_rows: int = typer.Option(5000, "--chunk-rows", min=1, help="Rows read, scored and written at a time."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."),
     profile: Optional[str] = typer.Option(None, "--profile", help="Operating point for the flags, e.g. review or auto (default: the model's)."),
+    engine: str = typer.Option("local", "--engine", help="local: forked processes on this machine; spark: a Spark job over Parquet (needs qinglang[spark])."),
+    spark_master: Optional[str] = typer.Option(None, "--spark-master", help="With --engine spark: e.g. local[2]; default: what spark-submit or the Spark config says, else local[*]."),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
     from qinglang.serve.loading import ModelLoadError, load_bundle
     from qinglang.serve.scoring import score_file
 
+    if engine not in ("local", "spark"):
+        _fail(f"--engine must be local or spark, not {engine!r}")
+    if engine == "spark":
+        _score_with_spark(model, input, output, text_column, profile, spark_master)
+        return
     try:
         bundle = load_bundle(model)
         summary = score_file(bundle, input, output, text_column, progress=sys.stderr.isatty() if progress is None else progress, jobs=jobs, chunk_rows=chunk_rows, profile=profile)
@@ -91,6 +98,20 @@ def score(
     except OSError as exc:
         _fail(f"cannot write {output}: {exc}")
     typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")
+
+
+def _score_with_spark(model: str, input: Path, output: Path, text_column: str, profile: Optional[str], master: Optional[str]) -> None:
+    try:
+        from qinglang.serve.spark import score_parquet
+    except ImportError as exc:
+        _fail(f"--engine spark needs pyspark: pip install 'qinglang[spark]' ({exc})")
+    from qinglang.serve.loading import ModelLoadError
+
+    try:
+        summary = score_parquet(model, str(input), str(output), text_column, profile, master=master)
+    except (DataError, ModelLoadError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"scored {summary.rows} rows with Spark in {summary.seconds:.1f} s → {output} (a Parquet folder)")
 
 
 def _held_out(bundle, data: Optional[Path], data_dir: Optional[Path], split, source, text_column: str):

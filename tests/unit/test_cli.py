@@ -36,3 +36,14 @@ def test_a_run_without_held_out_rows_is_refused_before_fitting(tmp_path, monkeyp
     out = CliRunner().invoke(app, ["train", "--config", str(cfg)])
     assert out.exit_code == 2
     assert "0 in evaluation splits" in out.output
+
+
+def test_score_with_an_unknown_engine_fails_cleanly(tmp_path):
+    out = CliRunner().invoke(app, ["score", "--engine", "dask", "--model", "m", "--input", "in.parquet", "--output", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "--engine must be local or spark" in out.output
+
+
+def test_spark_scoring_refuses_a_bare_bundle_folder_before_starting_spark(tmp_path):
+    (tmp_path / "qinglang-model.pkl.gz").write_bytes(b"")
+    out = CliRunner().invoke(app, ["score", "--engine", "spark", "--model", str(tmp_path), "--input", "in.parquet", "--output", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "not an MLflow model folder" in out.output
