@@ -56,7 +56,7 @@ def test_spark_refuses_empty_texts_and_a_bare_bundle_folder(trained, cli):
     )
     assert proc.returncode == 2 and "empty in 1 row(s)" in proc.stderr
     assert not (work / "never").exists()
-    bundle_dir = result.run_dir / "bundle"
+    bundle_dir = result.out_dir / "bundle"
     proc = subprocess.run(
         cli("score", "--engine", "spark", "--model", str(bundle_dir), "--input", str(src), "--output", str(work / "never")),
         env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=600,
