@@ -38,15 +38,38 @@ def drivers(classifier: MultiCategoryClassifier, texts, category: str, k: int = 
     if sign not in (1, -1):
         raise ValueError("sign must be 1 or -1")
     j = classifier.categories_.index(category)
-    names = feature_names(classifier)
-    X = classifier.vectorizer_.transform(as_text_list(texts)).tocsr()
+    texts = as_text_list(texts)
+    hashed = _hashed_blocks(classifier)
+    names = feature_names(classifier) if hashed is None else None
+    X = classifier.vectorizer_.transform(texts).tocsr()
     out = []
     for i in range(X.shape[0]):
         cols = X.indices[X.indptr[i]:X.indptr[i + 1]]
         contrib = X.data[X.indptr[i]:X.indptr[i + 1]] * classifier.coef_[cols, j] * sign
         order = np.argsort(-contrib)[:k]
+        name_of = names.__getitem__ if hashed is None else _text_names(classifier, hashed, texts[i]).get
         out.append([
-            Driver(names[cols[o]].split("__", 1)[1], names[cols[o]].split("__", 1)[0], float(contrib[o] * sign))
+            Driver(*_split(name_of(int(cols[o])) or "hash__?"), float(contrib[o] * sign))
             for o in order if contrib[o] > 0
         ])
     return out
+
+
+def _split(name: str) -> tuple[str, str]:
+    kind, feature = name.split("__", 1)
+    return feature, kind
+
+
+def _hashed_blocks(classifier: MultiCategoryClassifier) -> list | None:
+    """The feature blocks of a hashed model (qinglang.models.streaming), else None."""
+    blocks = classifier.vectorizer_.named_steps["tfidf"].transformer_list
+    return blocks if all(hasattr(t, "feature_names_for") for _, t in blocks) else None
+
+
+def _text_names(classifier: MultiCategoryClassifier, blocks: list, text: str) -> dict[int, str]:
+    normalized = classifier.vectorizer_.named_steps["normalize"].transform([text])[0]
+    names, offset = {}, 0
+    for kind, block in blocks:
+        names.update({offset + col: f"{kind}__{gram}" for col, gram in block.feature_names_for(normalized).items()})
+        offset += block.n_features
+    return names

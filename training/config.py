@@ -183,6 +183,21 @@ class MlflowSection(_Strict):
     alias: str = "candidate"
 
 
+class StreamingSection(_Strict):
+    """Out-of-core training (qinglang.models.streaming): hashed features and SGD, chunk by
+    chunk, so memory stays bounded whatever the data size. `files` (canonical labeled
+    files, rows of the fit splits or without a split) are streamed for fitting; without
+    them the run's fit rows are streamed, shuffled once. Held-out rows still come from
+    the data section."""
+
+    files: list[FileSpec] = Field(default_factory=list)
+    chunk_rows: int = Field(20_000, gt=0)
+    n_features: int = Field(2**19, ge=2**10)
+    alpha: float = Field(1e-5, gt=0)
+    epochs: int = Field(2, ge=1)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+
 class TrainConfig(_Strict):
     seed: int = 0
     taxonomy: Path | None = None
@@ -192,6 +207,7 @@ class TrainConfig(_Strict):
     thresholds: ThresholdSection = ThresholdSection()
     mlflow: MlflowSection = MlflowSection()
     promotion: PromotionSection = PromotionSection()
+    streaming: StreamingSection | None = None
 
     def flat(self) -> dict[str, str]:
         """Dotted parameters for MLflow (`model.C` = "4.0")."""

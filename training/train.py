@@ -3,6 +3,7 @@ the report, and log everything to MLflow with the model registered under an alia
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from qinglang.data.dataset import Dataset, FileSource, build_dataset, sample_row
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
 from qinglang.data.loaders.lexicons import read_lexicon
+from qinglang.data.loaders.tabular import iter_labeled_file
 from qinglang.data.taxonomy import load_taxonomy
 from qinglang.features.new_words import mine_new_words
 from qinglang.features.normalize import normalize_text
@@ -35,6 +37,7 @@ from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
 from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.models.streaming import StreamingClassifier
 from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
 from qinglang.training.config import TrainConfig
 from qinglang.training.baseline import keyword_baseline
@@ -95,6 +98,11 @@ def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
         raise DataError(f"model.categories {wanting} ask for self_training, which needs data.unlabeled_archive")
     if config.features.archive_words and config.data.unlabeled_archive is None:
         raise DataError("features.archive_words needs data.unlabeled_archive")
+    if config.streaming is not None and config.model.categories:
+        raise DataError(
+            f"model.categories {sorted(config.model.categories)}: per-category settings are not used by streaming training "
+            "(hashed features, one SGD model per category); remove them or the streaming section"
+        )
     phonetic = config.features.phonetic
     if phonetic is not None:
         unknown = sorted(set(phonetic.categories) - set(keys))
@@ -215,6 +223,50 @@ def build_classifier(
     )
 
 
+def build_streaming_classifier(config: TrainConfig, taxonomy, phonetic: PhoneticMap | None = None) -> StreamingClassifier:
+    f, st = config.features, config.streaming
+    return StreamingClassifier(
+        taxonomy.keys, n_features=st.n_features, word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, alpha=st.alpha,
+        epochs=st.epochs, validation_fraction=st.validation_fraction, min_positives=config.model.min_positives,
+        threshold_rules=config.thresholds.rules(), default_profile=config.thresholds.default,
+        tokenizer=JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm), max_chars=f.max_chars, deobfuscate=f.deobfuscate,
+        phonetic=phonetic, random_state=config.seed,
+    )
+
+
+def stream_chunks(config: TrainConfig, taxonomy, fit_rows: pd.DataFrame, streamed: dict[str, dict]):
+    """A factory of fresh chunk iterators for StreamingClassifier.fit_stream. Streamed
+    files are read chunk by chunk on every pass (never whole); each one's row count and
+    SHA-256 go into `streamed` for the run's data fingerprint."""
+    st, keys = config.streaming, taxonomy.keys
+    fit_splits = set(config.data.fit_splits)
+    if not st.files:
+        order = np.random.default_rng(config.seed).permutation(len(fit_rows))
+        rows = fit_rows.iloc[order][["text", *keys]].astype({k: float for k in keys})
+        return lambda: (rows.iloc[i : i + st.chunk_rows] for i in range(0, len(rows), st.chunk_rows))
+    for spec in st.files:
+        streamed[f"stream:{spec.source or Path(spec.path).stem}"] = {"rows": None, "sha256": file_sha256(spec.path)}
+
+    def chunks():
+        for spec in st.files:
+            n = 0
+            for chunk in iter_labeled_file(spec.path, taxonomy, st.chunk_rows, source=spec.source, text_column=spec.text_column):
+                chunk = chunk[chunk["split"].isna() | chunk["split"].isin(fit_splits)]
+                n += len(chunk)
+                yield chunk[["text", *keys]].astype({k: float for k in keys})
+            streamed[f"stream:{spec.source or Path(spec.path).stem}"]["rows"] = n
+
+    return chunks
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def stage_code(target: Path) -> Path:
     """Copy the layers a served model needs (data, features, models) into
     `target/qinglang`, so the MLflow model loads where qinglang is not installed."""
@@ -243,13 +295,18 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
     fit_started = time.perf_counter()
     unlabeled = unlabeled_texts(config, data_dir, table)
     phonetic = phonetic_map(config, taxonomy, data_dir, unlabeled)
-    classifier = build_classifier(config, taxonomy, unlabeled, phonetic)
-    classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
+    streamed: dict[str, dict] = {}
+    if config.streaming is None:
+        classifier = build_classifier(config, taxonomy, unlabeled, phonetic)
+        classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
+    else:
+        classifier = build_streaming_classifier(config, taxonomy, phonetic)
+        classifier.fit_stream(stream_chunks(config, taxonomy, fit_rows, streamed))
     fit_seconds = time.perf_counter() - fit_started
     scores = classifier.predict_proba(eval_rows["text"])
     baseline, baseline_note = keyword_baseline(taxonomy, data_dir, eval_rows["text"])
 
-    fingerprint = dataset.fingerprint(keys)
+    fingerprint = {**dataset.fingerprint(keys), **streamed}
     provenance = {**git_state(), **environment()}
     trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     run_dir = Path(tempfile.mkdtemp(prefix="qinglang-run-"))  # only this run's files get logged

@@ -120,7 +120,29 @@ def read_labeled_file(
     counted by reason. Either way a conflicting duplicate text is an error: it means the
     file contradicts itself, which no choice of ours can repair."""
     path = Path(path)
-    raw = read_table(path)
+    out, dropped, kept_rows = _canonical(read_table(path), taxonomy, path, source, text_column, strict)
+    _check_conflicts(out, [k for k in taxonomy.keys if out[k].notna().any()], path, kept_rows)
+    return out, dropped
+
+
+def iter_labeled_file(
+    path: str | Path, taxonomy: Taxonomy, chunk_rows: int, *, source: str | None = None, text_column: str = "text"
+) -> Iterator[pd.DataFrame]:
+    """`read_labeled_file` (strict) in chunks, for labeled files larger than memory: every
+    row is checked, the first bad one stops with its row number. Duplicate texts are only
+    checked for conflicts within a chunk."""
+    path = Path(path)
+    for chunk in iter_table(path, chunk_rows):
+        out, _, kept_rows = _canonical(chunk, taxonomy, path, source, text_column, True, int(chunk.index[0]) if len(chunk) else 0)
+        _check_conflicts(out, [k for k in taxonomy.keys if out[k].notna().any()], path, kept_rows)
+        yield out
+
+
+def _canonical(
+    raw: pd.DataFrame, taxonomy: Taxonomy, path: Path, source: str | None, text_column: str, strict: bool, row_offset: int = 0
+) -> tuple[pd.DataFrame, Counter, list[int]]:
+    """The canonical frame of a raw table (or chunk), the drop counts, and the file row
+    number of each kept row."""
     if text_column not in raw.columns:
         raise DataError(f"missing text column {text_column!r}; found {list(raw.columns)}", file=str(path))
     allowed = {text_column, *META_COLUMNS}
@@ -134,7 +156,7 @@ def read_labeled_file(
     categories = [k for k in taxonomy.keys if k in raw.columns]
     if not categories:
         raise DataError(f"no category column; expected some of {taxonomy.keys}", file=str(path))
-    first_row = 2 if table_format(path) in ("csv", "tsv") else 1
+    first_row = (2 if table_format(path) in ("csv", "tsv") else 1) + row_offset
     dropped: Counter = Counter()
     keep = []
     labels = {k: [] for k in categories}
@@ -173,8 +195,7 @@ def read_labeled_file(
         out["id"] = raw["id"].iloc[keep].to_numpy()
     for k in taxonomy.keys:
         out[k] = pd.array(labels[k] if k in labels else [None] * len(out), dtype=LABEL_DTYPE)
-    _check_conflicts(out, categories, path, [i + first_row for i in keep])
-    return out, dropped
+    return out, dropped, [i + first_row for i in keep]
 
 
 def _check_conflicts(frame: pd.DataFrame, categories: list[str], path: Path, rows: list[int]) -> None:
