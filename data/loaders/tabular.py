@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from qinglang.data.errors import DataError
@@ -199,16 +200,26 @@ def _canonical(
 
 
 def _check_conflicts(frame: pd.DataFrame, categories: list[str], path: Path, rows: list[int]) -> None:
-    keys = frame["text"].map(dedup_key)
-    for key, idx in frame.groupby(keys, sort=False).indices.items():
-        if len(idx) < 2:
-            continue
-        for k in categories:
-            values = frame[k].iloc[idx].dropna().unique()
-            if len(values) > 1:
-                lines = ", ".join(str(rows[j]) for j in idx)
-                raise DataError(
-                    f"the same text (rows {lines}) has conflicting labels for {k!r}: {frame['text'].iloc[idx[0]]!r}",
-                    file=str(path),
-                    row=rows[idx[0]],
-                )
+    """The first duplicate text (in file order) with two different labels for a category."""
+    keys = frame["text"].map(dedup_key).to_numpy()
+    dup = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    sub, sub_keys = frame[dup], keys[dup]
+    first_bad = None
+    for k in categories:
+        labels = sub[k].groupby(sub_keys, sort=False).nunique()
+        for key in labels.index[labels.to_numpy() > 1]:
+            position = int(np.argmax(keys == key))
+            if first_bad is None or position < first_bad[0]:
+                first_bad = (position, key, k)
+            break
+    if first_bad is not None:
+        position, key, k = first_bad
+        idx = np.flatnonzero(keys == key)
+        lines = ", ".join(str(rows[j]) for j in idx)
+        raise DataError(
+            f"the same text (rows {lines}) has conflicting labels for {k!r}: {frame['text'].iloc[idx[0]]!r}",
+            file=str(path),
+            row=rows[idx[0]],
+        )
