@@ -46,7 +46,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _common import machine, parser, verdict, write_json
+from _common import archive_titles, machine, parser, verdict, write_json
 
 TARGET_POINTS = 3.0
 CATEGORY = "online_violence"
@@ -195,7 +195,6 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
 
     import numpy as np
 
-    from qinglang.data.loaders.archive import load_trending_archive
     from qinglang.features.compiled import compile_features
     from qinglang.features.normalize import normalize_text
     from qinglang.features.phonetic import PhoneticMap
@@ -205,7 +204,7 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
     own = normalizer.phonetic
     half_a = [w for w in insults if zlib.crc32(w.encode()) % 2 == 0]
     half_b = [w for w in insults if zlib.crc32(w.encode()) % 2 == 1]
-    ordinary = [normalize_text(t) for t in load_trending_archive(Path(args.data_dir) / "weibo_trending" / "raw").titles["title"]]
+    ordinary = [normalize_text(t) for t in archive_titles(args.data_dir, shuffle_seed=None)[0]]
     tokenizer = dict(clf.vectorizer_.named_steps["tfidf"].transformer_list)["word"].tokenizer
     map_a = PhoneticMap.build(half_a, ordinary, tokenizer.dictionary_frequencies(), normalize_text)
     perturber = Perturber(half_b, args.seed)

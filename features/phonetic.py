@@ -67,9 +67,6 @@ class PhoneticMap:
     def terms(self) -> frozenset[str]:
         return frozenset(self.keys.values()) | frozenset(self.latin.values())
 
-    def __len__(self) -> int:
-        return len(self.latin) + len(self.keys)
-
     def describe(self) -> dict:
         """The map in readable form: Latin forms, the terms homophones restore, and the
         ordinary runs that sound like a term but are left alone."""
@@ -196,7 +193,8 @@ class PhoneticMap:
                 protected.add(word)
             if len(word) == 2 and (spoken[1] in first or spoken[0] in last):
                 edge_words.add(word)
-        draft = cls(latin, keys, translation, protected, edge_words)
+        mapped = cls(latin, keys, translation, protected, edge_words)
         for text in ordinary:
-            protected.update(text[s:e] for s, e, _ in draft.homophone_runs(text))
-        return cls(latin, keys, translation, protected, edge_words)
+            protected.update(text[s:e] for s, e, _ in mapped.homophone_runs(text))
+        mapped.protected = frozenset(protected)
+        return mapped

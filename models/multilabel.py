@@ -125,6 +125,39 @@ class SelfTrainedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
 
+def too_few(key: str, n_pos: int, n_neg: int, need: int) -> CategoryFit:
+    return CategoryFit(
+        key, False, n_pos + n_neg, n_pos, reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {need} of each)"
+    )
+
+
+def calibrate(
+    key: str, y: np.ndarray, z: np.ndarray, rules: Mapping[str, ThresholdRule], default_profile: str, n_known: int, n_positive: int
+) -> tuple[float, float, CategoryFit]:
+    """Platt calibration (a, b) of validation decision scores `z` against labels `y`, and the
+    fit record with every operating point chosen on the calibrated scores."""
+    platt = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    prob = 1.0 / (1.0 + np.exp(-(a * z + b)))
+    points = {name: operating_point(y, prob, rule) for name, rule in rules.items()}
+    threshold, met = points[default_profile].threshold, points[default_profile].reached
+    flags = (prob >= threshold).astype(int)
+    info = CategoryFit(
+        key=key,
+        trained=True,
+        n_known=n_known,
+        n_positive=n_positive,
+        threshold=threshold,
+        threshold_rule_met=met,
+        validation_ap=float(average_precision_score(y, prob)),
+        validation_precision=float(precision_score(y, flags, zero_division=0)),
+        validation_recall=float(recall_score(y, flags)),
+        validation_f1=float(f1_score(y, flags)),
+        operating_points={name: asdict(p) for name, p in points.items()},
+    )
+    return a, b, info
+
+
 def _fit_one(X, y, key, C, class_weight, cv_folds, rules, default_profile, seed, max_iter, nb_weighting, self_training, unlabeled):
     lr = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=max_iter, random_state=seed)
     base = Pipeline([("nb", NBScaler()), ("lr", lr)]) if nb_weighting else lr
@@ -133,26 +166,8 @@ def _fit_one(X, y, key, C, class_weight, cv_folds, rules, default_profile, seed,
     n_pos = int(y.sum())
     folds = StratifiedKFold(n_splits=min(cv_folds, n_pos, len(y) - n_pos), shuffle=True, random_state=seed)
     oof = cross_val_predict(base, X, y, cv=folds, method="decision_function")
-    platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof.reshape(-1, 1), y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    oof_prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
-    points = {name: operating_point(y, oof_prob, rule) for name, rule in rules.items()}
-    threshold, met = points[default_profile].threshold, points[default_profile].reached
-    flags = (oof_prob >= threshold).astype(int)
+    a, b, info = calibrate(key, y, oof, rules, default_profile, n_known=len(y), n_positive=n_pos)
     final = clone(base).fit(X, y)
-    info = CategoryFit(
-        key=key,
-        trained=True,
-        n_known=len(y),
-        n_positive=n_pos,
-        threshold=threshold,
-        threshold_rule_met=met,
-        validation_ap=float(average_precision_score(y, oof_prob)),
-        validation_precision=float(precision_score(y, flags, zero_division=0)),
-        validation_recall=float(recall_score(y, flags)),
-        validation_f1=float(f1_score(y, flags)),
-        operating_points={name: asdict(p) for name, p in points.items()},
-    )
     if self_training:
         info.pseudo_labeled = dict(zip(("positive", "negative"), map(int, final.n_pseudo_)))
         final = final.estimator_
@@ -237,10 +252,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             y = Y[known, j].astype(int)
             n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
             if min(n_pos, n_neg) < self.min_positives:
-                fits[key] = CategoryFit(
-                    key, False, len(y), n_pos,
-                    reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {self.min_positives} of each)",
-                )
+                fits[key] = too_few(key, n_pos, n_neg, self.min_positives)
                 continue
             jobs.append((j, key, features[known], y, params[key]))
         # max_nbytes=None: workers get writable copies; liblinear converts index arrays in
@@ -252,17 +264,29 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             )
             for _, key, Xk, y, p in jobs
         )
-        n_features = features.shape[1]
         K = len(self.categories_)
-        self.coef_ = np.zeros((n_features, K), dtype=np.float32)
+        self.coef_ = np.zeros((features.shape[1], K), dtype=np.float32)
         self.intercept_ = np.zeros(K)
+        calibrated = {}
+        for (j, key, _, _, _), (coef, intercept, a, b, info) in zip(jobs, results):
+            self.coef_[:, j] = coef
+            self.intercept_[j] = intercept
+            calibrated[key] = (a, b, info)
+        self._store_fits(rules, fits, calibrated)
+        self._compiled = compile_features(self.vectorizer_)
+        return self
+
+    def _store_fits(self, rules: Mapping[str, ThresholdRule], untrained: Mapping[str, CategoryFit], calibrated: Mapping[str, tuple]) -> None:
+        """Calibration, profiles and fit records from each trained category's `calibrate`
+        result; the categories in `untrained` keep NaN scores and +inf thresholds."""
+        K = len(self.categories_)
         self.calibration_ = np.zeros((K, 2))
         self.profiles_ = {name: np.full(K, np.inf) for name in rules}
         self.profile_reached_ = {name: np.zeros(K, dtype=bool) for name in rules}
         self.trained_ = np.zeros(K, dtype=bool)
-        for (j, key, _, _, _), (coef, intercept, a, b, info) in zip(jobs, results):
-            self.coef_[:, j] = coef
-            self.intercept_[j] = intercept
+        fits = dict(untrained)
+        for key, (a, b, info) in calibrated.items():
+            j = self.categories_.index(key)
             self.calibration_[j] = (a, b)
             for name, point in info.operating_points.items():
                 self.profiles_[name][j] = point["threshold"]
@@ -273,8 +297,6 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.default_profile_ = self.default_profile
         self.thresholds_ = self.profiles_[self.default_profile_]
         self.classes_ = np.array(self.categories_)
-        self._compiled = compile_features(self.vectorizer_)
-        return self
 
     def _params_per_category(self) -> dict[str, dict[str, object]]:
         shared = {"C": self.C, "class_weight": self.class_weight, "nb_weighting": self.nb_weighting, "self_training": None}

@@ -22,7 +22,6 @@ matrix (`n_features` x 2 x categories x 4 bytes) and the validation scores.
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -30,15 +29,14 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from qinglang.features.normalize import TextNormalizer
 from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
-from qinglang.models.multilabel import DEFAULT_PROFILE, CategoryFit, MultiCategoryClassifier
-from qinglang.models.thresholds import ThresholdRule, operating_point
+from qinglang.models.multilabel import DEFAULT_PROFILE, CategoryFit, MultiCategoryClassifier, calibrate, too_few
+from qinglang.models.thresholds import ThresholdRule
 
 ChunkSource = Callable[[], Iterable[pd.DataFrame]]
 
@@ -177,8 +175,7 @@ class StreamingClassifier(MultiCategoryClassifier):
         for k in keys:
             n_neg, n_pos = map(int, counts[k])
             if min(n_pos, n_neg) < self.min_positives:
-                fits[k] = CategoryFit(key=k, trained=False, n_known=n_pos + n_neg, n_positive=n_pos,
-                                      reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {self.min_positives} of each)")
+                fits[k] = too_few(k, n_pos, n_neg, self.min_positives)
             else:
                 trainable.append(k)
         models = {
@@ -223,41 +220,17 @@ class StreamingClassifier(MultiCategoryClassifier):
                 decisions[k].append(z[known, keys.index(k)])
                 labels[k].append(y[known].astype(int))
 
-        self.calibration_ = np.zeros((K, 2))
-        self.profiles_ = {name: np.full(K, np.inf) for name in rules}
-        self.profile_reached_ = {name: np.zeros(K, dtype=bool) for name in rules}
-        self.trained_ = np.zeros(K, dtype=bool)
+        calibrated = {}
         for k in trainable:
-            j = keys.index(k)
             z = np.concatenate(decisions[k]) if decisions[k] else np.zeros(0)
             y = np.concatenate(labels[k]) if labels[k] else np.zeros(0, dtype=int)
             if min(int(y.sum()), int(len(y) - y.sum())) < 2:
                 fits[k] = CategoryFit(key=k, trained=False, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]),
                                       reason=f"the validation slice holds {int(y.sum())} positive and {int(len(y) - y.sum())} negative rows (need 2 of each)")
-                self.coef_[:, j] = 0.0
+                self.coef_[:, keys.index(k)] = 0.0
                 continue
-            platt = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
-            a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-            prob = 1.0 / (1.0 + np.exp(-(a * z + b)))
-            points = {name: operating_point(y, prob, rule) for name, rule in rules.items()}
-            flags = (prob >= points[self.default_profile].threshold).astype(int)
-            self.calibration_[j] = (a, b)
-            for name, point in points.items():
-                self.profiles_[name][j] = point.threshold
-                self.profile_reached_[name][j] = point.reached
-            self.trained_[j] = True
-            fits[k] = CategoryFit(
-                key=k, trained=True, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]),
-                threshold=points[self.default_profile].threshold, threshold_rule_met=points[self.default_profile].reached,
-                validation_ap=float(average_precision_score(y, prob)),
-                validation_precision=float(precision_score(y, flags, zero_division=0)),
-                validation_recall=float(recall_score(y, flags)), validation_f1=float(f1_score(y, flags)),
-                operating_points={name: asdict(p) for name, p in points.items()},
-            )
+            calibrated[k] = calibrate(k, y, z, rules, self.default_profile, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]))
         self.categories_ = keys
-        self.category_fits_ = {k: fits[k] for k in keys}
-        self.default_profile_ = self.default_profile
-        self.thresholds_ = self.profiles_[self.default_profile_]
-        self.classes_ = np.array(keys)
+        self._store_fits(rules, fits, calibrated)
         self._compiled = None  # hashed features: the sklearn path
         return self

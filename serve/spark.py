@@ -99,7 +99,9 @@ def score_parquet(
         raise DataError(f"no text column {text_column!r}; found {frame.columns} (use --text-column)", file=str(input_path))
     if SCORES_COLUMN in frame.columns or any(c.startswith(("score_", "flag_")) for c in frame.columns):
         raise DataError("the input already has score_ / flag_ columns; score the original data", file=str(input_path))
-    missing = frame.filter(F.col(text_column).isNull()).count()
+    # One pass for both: the row count reported, and the empty texts refused before scoring.
+    totals = frame.agg(F.count(F.lit(1)).alias("rows"), F.count_if(F.col(text_column).isNull()).alias("missing")).first()
+    rows, missing = int(totals["rows"]), int(totals["missing"])
     if missing:
         raise DataError(f"column {text_column!r} is empty in {missing} row(s); fill or remove them", file=str(input_path))
     udf = mlflow.pyfunc.spark_udf(
@@ -108,7 +110,6 @@ def score_parquet(
     scored = frame.withColumn(SCORES_COLUMN, udf(F.struct(F.col(text_column).cast("string").alias("text"))))
     scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], f"{SCORES_COLUMN}.*")
     scored.write.mode("overwrite").parquet(str(output_path))
-    rows = spark.read.parquet(str(output_path)).count()
     return SparkScoreSummary(rows, time.perf_counter() - started, str(output_path))
 
 

@@ -21,8 +21,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from qinglang.training.evaluate import MACRO
+
 METRICS = ("precision", "recall", "f1", "average_precision")
-MACRO = "_macro"
 OK = "ok"
 _MODELS = ("baseline", "candidate")
 _BATCH_CELLS = 4_000_000  # replicates × rows of counts held at once (16 MB as float32)

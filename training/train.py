@@ -185,7 +185,7 @@ def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled
     ordinary = [normalize(t) for t in unlabeled] if unlabeled is not None else []
     if not ordinary:
         log.warning("features.phonetic without data.unlabeled_archive: only jieba's dictionary protects ordinary words")
-    dictionary = JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm).dictionary_frequencies()
+    dictionary = tokenizer_for(config, None).dictionary_frequencies()
     mapped = PhoneticMap.build(terms, ordinary, dictionary, normalize, max_ordinary_hits=spec.max_ordinary_hits)
     log.info("phonetic map: %d Latin and %d homophone forms of %d lexicon terms", len(mapped.latin), len(mapped.keys), len(mapped.terms))
     return mapped
@@ -229,7 +229,7 @@ def build_streaming_classifier(config: TrainConfig, taxonomy, phonetic: Phonetic
         taxonomy.keys, n_features=st.n_features, word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, alpha=st.alpha,
         epochs=st.epochs, validation_fraction=st.validation_fraction, min_positives=config.model.min_positives,
         threshold_rules=config.thresholds.rules(), default_profile=config.thresholds.default,
-        tokenizer=JiebaTokenizer.from_user_dict(f.user_dict, hmm=f.hmm), max_chars=f.max_chars, deobfuscate=f.deobfuscate,
+        tokenizer=tokenizer_for(config, None), max_chars=f.max_chars, deobfuscate=f.deobfuscate,
         phonetic=phonetic, random_state=config.seed,
     )
 
