@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -275,8 +276,9 @@ def serve(
     max_text_chars: int = typer.Option(10_000, "--max-text-chars", envvar="QINGLANG_MAX_TEXT_CHARS", min=1),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", envvar="QINGLANG_MAX_BODY_BYTES", min=1),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (metrics count them either way)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", envvar="QINGLANG_RERANK_POLICY", help="Re-rank policy YAML for /v1/trending/rerank (default: the shipped one)."),
 ) -> None:
-    """HTTP service: POST /v1/moderate, GET /v1/taxonomy, /healthz, /readyz, /metrics, /docs.
+    """HTTP service: POST /v1/moderate, POST /v1/trending/rerank, GET /v1/taxonomy, /healthz, /readyz, /metrics, /docs.
     Set QINGLANG_API_KEY to require `Authorization: Bearer <key>` on /v1/*."""
     import os
 
@@ -284,11 +286,11 @@ def serve(
     from qinglang.serve.settings import HttpSettings, ModelLoadError
 
     _setup_logging()
-    settings = HttpSettings(max_items, max_text_chars, max_body_bytes, os.environ.get("QINGLANG_API_KEY") or None)
+    settings = HttpSettings(max_items, max_text_chars, max_body_bytes, os.environ.get("QINGLANG_API_KEY") or None, str(policy) if policy else None)
     key = "required" if settings.api_key else "not required"
     if workers > 1:  # the supervisor imports no model code and holds no model
         try:
-            described = check_model_in_child(model)
+            described = check_model_in_child(model, settings.rerank_policy)
         except ModelLoadError as exc:
             _fail(str(exc))
         typer.echo(f"serving {described} on http://{host}:{port} with {workers} workers; API key {key}", err=True)
@@ -299,13 +301,126 @@ def serve(
 
     from qinglang.serve.http import create_app
     from qinglang.serve.predictor import Predictor
+    from qinglang.serve.rerank import PolicyError
 
-    try:  # fail fast on a broken model, before binding the port
+    try:  # fail fast on a broken model or policy, before binding the port
         predictor = Predictor.load(model)
-    except ModelLoadError as exc:
+        application = create_app(predictor, settings)
+    except (ModelLoadError, PolicyError) as exc:
         _fail(str(exc))
     typer.echo(f"serving {predictor.info.name} version {predictor.info.version} on http://{host}:{port}; API key {key}", err=True)
-    uvicorn.run(create_app(predictor, settings), host=host, port=port, access_log=access_log, log_level="info")
+    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+
+
+@app.command()
+def audit(
+    archive: Path = typer.Option(..., "--archive", help="Folder of day files YYYY-MM-DD.json, each a JSON list of {url, title} (e.g. weibo_trending/raw)."),
+    model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
+    out: Path = typer.Option(..., "--out", help="Folder for report.md, its PNGs and the tables (days.parquet, days.csv, ...)."),
+    date_from: Optional[datetime] = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
+    date_to: Optional[datetime] = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)."),
+    estimator: str = typer.Option("mean_probability", "--estimator", help="mean_probability or adjusted_count."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="Operating point for the flag counts and the adjusted count (default: the model's)."),
+    n_boot: int = typer.Option(200, "--n-boot", min=0, help="Bootstrap replicates for the intervals."),
+    seed: int = typer.Option(0, "--seed"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Scoring processes (default: every available core)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", envvar="QINGLANG_DATA_DIR", help="Corpora folder; its labeled trending set checks the estimates against people's labels."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (default: when stderr is a terminal)."),
+) -> None:
+    """Per-day share of each category on a trending archive (whole list, top 10, top 50),
+    with bootstrap intervals, a report, and a check against labeled titles."""
+    from qinglang.serve.audit import run_audit
+    from qinglang.serve.audit_report import write_report
+    from qinglang.serve.loading import ModelLoadError, load_bundle
+
+    _setup_logging()
+    try:
+        bundle = load_bundle(model)
+        result = run_audit(
+            bundle, archive, date_from.date() if date_from else None, date_to.date() if date_to else None,
+            estimator=estimator, profile=profile, n_boot=n_boot, seed=seed, jobs=jobs,
+            progress=sys.stderr.isatty() if progress is None else progress, data_dir=data_dir,
+        )
+        report = write_report(result, out, model_ref=model)
+    except (DataError, ModelLoadError, ValueError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    s = result.summary
+    typer.echo(f"audited {s['days_read']} days ({s['first_day']} … {s['last_day']}), {s['entries']} entries, {s['distinct_titles']} distinct titles; {s['day_files_skipped']} day file(s) skipped")
+    check = result.label_check
+    if check is not None:
+        typer.echo(f"estimated vs labeled share on {int(check['rows'].iat[0])} uniform dev titles ({estimator}):")
+        for rec in check[check[estimator].notna()].itertuples(index=False):
+            rec = rec._asdict()
+            typer.echo(f"  {rec['category']:17} labeled {100 * rec['labeled_share']:5.1f}%  estimated {100 * rec[estimator]:5.1f}%  abs error {100 * rec[estimator + '_abs_error']:4.1f} points")
+    typer.echo(f"report: {report}")
+
+
+@app.command()
+def rerank(
+    model: str = typer.Option(..., "--model", help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a local model folder."),
+    input: Path = typer.Option(..., "--input", help="JSON list of {id, title, rank, heat?} (or {\"entries\": [...]}), or a CSV/TSV/Parquet/JSONL table with those columns."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Re-rank policy YAML (default: the shipped serve/policies/trending.yaml)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the decisions here as JSON (default: a table on stdout)."),
+) -> None:
+    """Re-order a trending list under a policy: an action per entry (keep, demote, review,
+    remove) with its reasons (rule, category, score). Deterministic."""
+    from qinglang.serve.loading import ModelLoadError, load_bundle
+    from qinglang.serve.rerank import PolicyError, Reranker, decision_records, entries_from_records
+
+    try:
+        bundle = load_bundle(model)
+        reranker = Reranker.from_file(policy, bundle)
+        entries = entries_from_records(_read_entries(input), str(input))
+        decisions = reranker.rerank(entries)
+    except (DataError, ModelLoadError, PolicyError, ValueError) as exc:
+        _fail(str(exc))
+    records = decision_records(decisions)
+    if output is not None:
+        body = {"policy": {"name": reranker.policy.name, "file": reranker.source, "sha256": reranker.digest}, "entries": records}
+        try:
+            output.write_text(json.dumps(body, indent=2, ensure_ascii=False), "utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc}")
+        typer.echo(f"{len(records)} entries re-ranked with policy {reranker.policy.name} → {output}")
+        return
+    for rec in records:
+        reason = rec["reasons"][0] if rec["reasons"] else None
+        why = f"{reason['rule']}: {reason['category']} {reason['score']:.2f}" if reason else ""
+        position = "-" if rec["position"] is None else str(rec["position"])
+        typer.echo(f"{position:>4} {rec['rank']:>4} {rec['action']:7} {rec['title'][:40]:40} {why}")
+
+
+def _read_entries(path: Path) -> object:
+    """Records of a JSON file, or of a table file (its rows as mappings)."""
+    import pandas as pd
+
+    from qinglang.data.loaders.tabular import read_table
+
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise DataError("file not found", file=str(path)) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"not valid JSON ({exc})", file=str(path)) from None
+    table = read_table(path)
+    records = [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
+    for rec in records:  # CSV cells are text
+        for key in ("rank", "heat"):
+            if isinstance(rec.get(key), str):
+                rec[key] = _number(rec[key])
+    return records
+
+
+def _number(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @app.command()

@@ -1,9 +1,9 @@
 """The HTTP service: FastAPI app around a loaded Predictor.
 
 Every failure is a JSON body `{"error": {"code", "message", "details"}}` with its status:
-400 unreadable body (empty, not UTF-8, not JSON), 401 missing or wrong API key, 413 over
-a limit (body bytes, items, text length), 415 not JSON, 422 wrong shape or types, 503
-model not ready. Unexpected exceptions become a logged 500; the worker keeps serving.
+400 unreadable body (empty, not UTF-8, not JSON), 401 missing or wrong API key, 409
+repeated entry ids in a list to re-rank, 413 over a limit (body bytes, items, text
+length), 415 not JSON, 422 wrong shape or types, 503 model not ready. Unexpected exceptions become a logged 500; the worker keeps serving.
 
 No `from __future__ import annotations` here: the request model is built per app from
 its limits, and FastAPI must see the real class in the endpoint's signature."""
@@ -33,12 +33,16 @@ from qinglang.serve.schemas import (
     ModerateRequest,
     ModerateResponse,
     Ready,
+    RerankRequest,
+    RerankResponse,
     TaxonomyResponse,
+    TrendingEntry,
 )
+from qinglang.serve.rerank import ACTIONS, Entry, Reranker, decision_records
 
 log = logging.getLogger("qinglang.http")
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 503: "not_ready"}
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 409: "conflict", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 503: "not_ready"}
 
 
 def error_response(status: int, code: str, message: str, details: list[dict] | None = None, headers: dict | None = None) -> JSONResponse:
@@ -62,6 +66,15 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
         profile=(Optional[Literal[tuple(predictor.profiles)]], Field(None, description="Operating point for the flags; default: the model's.")),
     )
     default_profile = predictor.profiles[0]
+    reranker = Reranker.from_file(settings.rerank_policy, predictor.bundle)  # a bad policy fails here, before serving
+    limited_entry = create_model(
+        "TrendingEntry", __base__=TrendingEntry,
+        title=(str, Field(min_length=1, max_length=settings.max_text_chars, description="The trending title.")),
+    )
+    rerank_model = create_model(
+        "RerankRequest", __base__=RerankRequest,
+        entries=(list[limited_entry], Field(min_length=1, max_length=settings.max_items, description="The list.")),
+    )
 
     app = FastAPI(
         title="qinglang (清朗) moderation API",
@@ -97,6 +110,22 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
                 metrics.flags.labels(f.category).inc()
         metrics.items.inc(len(out))
         return {"model": model_ref, "profile": profile, "items": out}
+
+    @app.post("/v1/trending/rerank", response_model=RerankResponse, responses={**errors, 409: {"model": ErrorResponse}}, dependencies=[Depends(require_key)], tags=["trending"])
+    def rerank(body: rerank_model) -> Response | dict:
+        """Re-order a trending list under the server's policy: an action per entry (keep,
+        demote, review, remove) and its reasons. The same list gives the same order."""
+        entries = [Entry(e.id, e.title, e.rank, e.heat) for e in body.entries]
+        try:
+            decisions = reranker.rerank(entries)
+        except ValueError as exc:  # repeated ids: the schema cannot say that ids are unique
+            return error_response(409, "duplicate_ids", str(exc))
+        metrics.items.inc(len(entries))
+        records = decision_records(decisions)
+        actions = {a: 0 for a in ACTIONS}
+        for rec in records:
+            actions[rec["action"]] += 1
+        return {"model": model_ref, "policy": {"name": reranker.policy.name, "sha256": reranker.digest}, "entries": records, "actions": actions}
 
     @app.get("/v1/taxonomy", response_model=TaxonomyResponse, responses={401: {"model": ErrorResponse}}, dependencies=[Depends(require_key)], tags=["moderation"])
     def taxonomy() -> dict:
@@ -162,7 +191,7 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
         return error_response(500, "internal_error", "internal error; the server logged it and keeps serving")
 
     routes = {route.path for route in app.routes}
-    app.add_middleware(RequestGuard, settings=settings, metrics=metrics, routes=routes, body_routes={"/v1/moderate"})
+    app.add_middleware(RequestGuard, settings=settings, metrics=metrics, routes=routes, body_routes={"/v1/moderate", "/v1/trending/rerank"})
     return app
 
 

@@ -18,18 +18,21 @@ import tempfile
 from qinglang.serve.settings import HttpSettings, ModelLoadError
 
 
-def check_model_in_child(model: str) -> str:
-    """Load `model` in a forked child; return its "name version", raise ModelLoadError."""
+def check_model_in_child(model: str, policy: str | None = None) -> str:
+    """Load `model` (and check the re-rank `policy` against it) in a forked child; return
+    its "name version", raise ModelLoadError."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
 
     def load() -> None:
         from qinglang.serve.predictor import Predictor
+        from qinglang.serve.rerank import PolicyError, Reranker
 
         try:
-            info = Predictor.load(model).info
-            send.send(("ok", f"{info.name} version {info.version}"))
-        except ModelLoadError as exc:
+            predictor = Predictor.load(model)
+            Reranker.from_file(policy, predictor.bundle)
+            send.send(("ok", f"{predictor.info.name} version {predictor.info.version}"))
+        except (ModelLoadError, PolicyError) as exc:
             send.send(("error", str(exc)))
 
     child = context.Process(target=load, daemon=True)
@@ -61,6 +64,8 @@ def run_workers(model: str, settings: HttpSettings, host: str, port: int, worker
         QINGLANG_MODEL=model, QINGLANG_MAX_ITEMS=str(settings.max_items), QINGLANG_MAX_TEXT_CHARS=str(settings.max_text_chars),
         QINGLANG_MAX_BODY_BYTES=str(settings.max_body_bytes),
     )
+    if settings.rerank_policy:
+        os.environ["QINGLANG_RERANK_POLICY"] = settings.rerank_policy
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="qinglang-metrics-"))
     config = uvicorn.Config(
         "qinglang.serve.http:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=access_log, log_level="info"

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _integral_float_to_int(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer; strict pydantic would not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
 
 
 class Item(BaseModel):
@@ -87,3 +99,47 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+class TrendingEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(min_length=1, max_length=256, description="Caller's identifier, unique in the list, echoed back.")
+    title: str = Field(min_length=1, description="The trending title. Longer than the limit: 413.")
+    rank: JsonInt = Field(ge=1, description="Position on the list as it stands (1 = top); ties are broken by id.")
+    heat: float | None = Field(None, description="Optional heat value, echoed back.")
+
+
+class RerankRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    entries: list[TrendingEntry] = Field(min_length=1, description="The list. More than the limit: 413.")
+
+
+class ReasonOut(BaseModel):
+    rule: str = Field(description="Name of the policy rule or cap.")
+    action: str
+    category: str
+    score: float
+
+
+class RerankedEntry(BaseModel):
+    id: str
+    title: str
+    rank: int
+    heat: float | None
+    position: int | None = Field(description="Place in the new list (1 = top); null: taken off the list (removed, or held for review).")
+    action: str = Field(description="keep, demote, review or remove.")
+    reasons: list[ReasonOut] = Field(description="Every rule or cap that matched, the deciding one first.")
+
+
+class PolicyRef(BaseModel):
+    name: str
+    sha256: str = Field(description="Digest of the policy file the server loaded.")
+
+
+class RerankResponse(BaseModel):
+    model: ModelRef
+    policy: PolicyRef
+    entries: list[RerankedEntry] = Field(description="The new list in order, then the entries taken off it.")
+    actions: dict[str, int] = Field(description="How many entries got each action.")

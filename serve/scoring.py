@@ -55,6 +55,37 @@ def _score_texts(texts: list[str], profile: str | None) -> pd.DataFrame:
     return _worker_bundle.score_frame(texts, profile)
 
 
+def _proba_of(texts: list[str]) -> np.ndarray:
+    return _worker_bundle.classifier.predict_proba(texts)
+
+
+def score_texts(bundle: ModelBundle, texts: list[str], jobs: int | None = None, chunk_rows: int = 5000, progress: bool = False, desc: str = "scoring") -> np.ndarray:
+    """(n, K) calibrated probabilities of `texts` in their order, scored in chunks by
+    forked workers (`jobs`, default every available core; 1 scores in this process)."""
+    global _worker_bundle
+    jobs = max(1, jobs or available_cores())
+    out = np.empty((len(texts), len(bundle.categories)))
+    starts = range(0, len(texts), chunk_rows)
+    bar = tqdm(total=len(texts), disable=not progress, unit="titles", desc=desc, smoothing=0.1)
+    pool = None
+    try:
+        if jobs == 1 or len(starts) <= 1:
+            results = (bundle.classifier.predict_proba(texts[i:i + chunk_rows]) for i in starts)
+        else:
+            _worker_bundle = bundle
+            pool = ProcessPoolExecutor(jobs, mp_context=_fork_context())
+            results = pool.map(_proba_of, (texts[i:i + chunk_rows] for i in starts))
+        for i, proba in zip(starts, results):
+            out[i:i + len(proba)] = proba
+            bar.update(len(proba))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        _worker_bundle = None
+    return out
+
+
 class _AtomicTableWriter:
     """Appends frames to a temporary file in the output's format; `commit` renames it."""
 

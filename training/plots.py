@@ -19,7 +19,7 @@ from qinglang.training.evaluate import expected_calibration_error  # noqa: E402
 _POINT_STYLES = {"balanced": ("tab:green", "-"), "review": ("tab:orange", "--"), "auto": ("tab:red", ":")}
 
 
-def _panels(n: int, width: float = 4.2, height: float = 3.4):
+def panel_grid(n: int, width: float = 4.2, height: float = 3.4):
     cols = min(3, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -28,7 +28,7 @@ def _panels(n: int, width: float = 4.2, height: float = 3.4):
     return fig, list(axes.flat)[:n]
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -61,7 +61,7 @@ def pr_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], sp
     in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
-    fig, axes = _panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, j in zip(axes, panels):
         key = categories[j]
         for source in sorted(table.loc[in_split, "source"].unique()):
@@ -77,7 +77,7 @@ def pr_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], sp
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Precision-recall on {split}, per source (◆ = keyword filter)")
-    return _save(fig, out / f"pr_curves_{split}.png")
+    return save_figure(fig, out / f"pr_curves_{split}.png")
 
 
 def threshold_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[str], profiles: dict[str, np.ndarray], split: str, out: Path) -> Path | None:
@@ -86,7 +86,7 @@ def threshold_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[s
     in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
-    fig, axes = _panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, j in zip(axes, panels):
         known, y = _labeled(table, categories[j], in_split)
         p, r, t = precision_recall_curve(y[known].astype(int), scores[known, j])
@@ -102,7 +102,7 @@ def threshold_curves(table: pd.DataFrame, scores: np.ndarray, categories: list[s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Precision / recall / F1 against the threshold on {split}, with the stored operating points")
-    return _save(fig, out / f"threshold_curves_{split}.png")
+    return save_figure(fig, out / f"threshold_curves_{split}.png")
 
 
 def reliability(table: pd.DataFrame, scores: np.ndarray, categories: list[str], split: str, out: Path, bins: int = 10) -> Path | None:
@@ -111,7 +111,7 @@ def reliability(table: pd.DataFrame, scores: np.ndarray, categories: list[str], 
     in_split, panels = _split_panels(table, scores, categories, split)
     if not panels:
         return None
-    fig, axes = _panels(len(panels), height=3.6)
+    fig, axes = panel_grid(len(panels), height=3.6)
     edges = np.linspace(0, 1, bins + 1)
     for ax, j in zip(axes, panels):
         known, y = _labeled(table, categories[j], in_split)
@@ -129,7 +129,7 @@ def reliability(table: pd.DataFrame, scores: np.ndarray, categories: list[str], 
                ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     fig.suptitle(f"Reliability on {split} (numbers: rows per bin)")
-    return _save(fig, out / f"reliability_{split}.png")
+    return save_figure(fig, out / f"reliability_{split}.png")
 
 
 def confusion_heatmap(confusion: pd.DataFrame, split: str, out: Path) -> Path | None:
@@ -148,4 +148,4 @@ def confusion_heatmap(confusion: pd.DataFrame, split: str, out: Path) -> Path | 
     ax.set_ylabel("labeled as")
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(f"Cross-category false flags on {split}")
-    return _save(fig, out / f"confusion_{split}.png")
+    return save_figure(fig, out / f"confusion_{split}.png")

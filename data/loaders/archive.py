@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
+from tqdm import tqdm
 
 from qinglang.data.errors import DataError
 
@@ -42,13 +43,12 @@ def band_rank(url: object) -> int | None:
     return None
 
 
-def load_trending_archive(folder: str | Path, date_from: date | None = None, date_to: date | None = None) -> Archive:
-    """Read day files; a file that is empty or malformed is reported in `problems` and
-    skipped, so one bad day never loses the rest."""
+def day_files(folder: str | Path, date_from: date | None = None, date_to: date | None = None) -> list[tuple[date, Path]]:
+    """The archive's day files in date order, within the dates given."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError("archive folder not found", file=str(folder))
-    days, titles, ranks, problems, dropped = [], [], [], [], Counter()
+    found = []
     for path in sorted(folder.iterdir()):
         m = _DAY_FILE.match(path.name)
         if not m:
@@ -56,10 +56,23 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
         day = date.fromisoformat(m.group(1))
         if (date_from and day < date_from) or (date_to and day > date_to):
             continue
+        found.append((day, path))
+    return found
+
+
+def load_trending_archive(folder: str | Path, date_from: date | None = None, date_to: date | None = None, progress: bool = False) -> Archive:
+    """Read day files; a file that is empty or malformed is reported in `problems` and
+    skipped, so one bad day never loses the rest."""
+    days, titles, ranks, problems, dropped = [], [], [], [], Counter()
+    files = day_files(folder, date_from, date_to)
+    for day, path in tqdm(files, disable=not progress, unit="days", desc="reading archive"):
         try:
             records = json.loads(path.read_text("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: skipped, not valid JSON ({exc})")
+            continue
+        except OSError as exc:
+            problems.append(f"{path}: skipped, cannot be read ({exc.strerror or exc})")
             continue
         if not isinstance(records, list) or not records:
             problems.append(f"{path}: skipped, expected a non-empty JSON list")

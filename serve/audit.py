@@ -1,0 +1,281 @@
+"""Trending-list health: how much of the list, day by day, is low-value or harmful.
+
+Every distinct title is scored once; each day's entries then take their title's scores.
+Shares are estimated per day and month for three scopes: the whole list, and where the
+rank is known the top 10 and top 50 (see qinglang.models.prevalence for the estimators and
+what their intervals mean). A day file that is empty or malformed is reported and skipped.
+
+Shares are of entries (a title on the list for three days counts three times), per day
+the list as archived, not a sample of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qinglang.data.dataset import to_canonical
+from qinglang.data.errors import DataError
+from qinglang.data.loaders import load_trending_archive
+from qinglang.data.loaders.base import read_native
+from qinglang.models.bundle import ModelBundle
+from qinglang.models.prevalence import ESTIMATORS, Estimate, count_shares, estimator_for
+from qinglang.serve.scoring import score_texts
+
+log = logging.getLogger("qinglang.audit")
+
+SCOPES = {"all": None, "top10": 10, "top50": 50}  # scope name -> highest rank it holds (None: every entry)
+LABEL_SOURCE = "weibo_trending_labeled"
+TOP_TITLES_PER_MONTH = 5
+_STANDOUT_WINDOW, _STANDOUT_Z, _STANDOUT_MIN_GAP, _STANDOUT_PER_SERIES = 31, 4.0, 0.02, 10
+
+
+@dataclass
+class AuditResult:
+    """`days` and `months`: one row per (period, scope, category); `groups`: the same per
+    taxonomy group (sum of its categories' shares); `label_check`: estimated vs labeled
+    share on the labeled trending dev split's uniform rows (None without that corpus)."""
+
+    days: pd.DataFrame
+    months: pd.DataFrame
+    groups: pd.DataFrame
+    top_titles: pd.DataFrame
+    standout: pd.DataFrame
+    label_check: pd.DataFrame | None
+    problems: list[str]
+    summary: dict = field(default_factory=dict)
+
+
+def run_audit(
+    bundle: ModelBundle,
+    archive_dir: Path,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    estimator: str = "mean_probability",
+    profile: str | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    jobs: int | None = None,
+    progress: bool = False,
+    data_dir: Path | None = None,
+) -> AuditResult:
+    """Audit the archive in `archive_dir`; `profile` is the operating point of the flag
+    counts (and of the adjusted count); `data_dir` holding the labeled trending set adds
+    the check against people's labels."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown share estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    if date_from and date_to and date_from > date_to:
+        raise ValueError(f"--from {date_from} is after --to {date_to}")
+    clf = bundle.classifier
+    thresholds = clf.profile_thresholds(profile)
+    profile = profile or clf.default_profile_
+    share_estimator = estimator_for(estimator, clf, profile, n_boot=n_boot, seed=seed)
+    seconds: dict[str, float] = {}
+
+    started = time.perf_counter()
+    archive = load_trending_archive(archive_dir, date_from, date_to, progress=progress)
+    for problem in archive.problems:
+        log.warning(problem)
+    entries = archive.entries
+    if entries.empty:
+        raise DataError("no entries to audit" + (f" between {date_from or 'the start'} and {date_to or 'the end'}" if date_from or date_to else ""), file=str(archive_dir))
+    seconds["read"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    titles = archive.titles["title"].tolist()
+    title_proba = score_texts(bundle, titles, jobs=jobs, progress=progress, desc="scoring titles")
+    seconds["score"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    code = pd.Index(titles).get_indexer(entries["title"])
+    proba = title_proba[code]
+    day_values = np.sort(entries["day"].unique())
+    day_code = np.searchsorted(day_values, entries["day"].to_numpy())
+    months = pd.PeriodIndex(pd.DatetimeIndex(day_values), freq="M")
+    month_values = months.unique().sort_values()
+    month_of_day = month_values.get_indexer(months)
+    rank = entries["rank"].to_numpy(dtype=float, na_value=np.nan)
+    day_frames, month_frames, group_frames = [], [], []
+    for i, (scope, top) in enumerate(SCOPES.items()):
+        mask = np.ones(len(entries), dtype=bool) if top is None else rank <= top
+        counts = count_shares(proba[mask], thresholds, day_code[mask], len(day_values), n_boot, seed + i)
+        monthly = counts.combine(month_of_day, len(month_values))
+        for frames, c, periods in ((day_frames, counts, pd.DatetimeIndex(day_values).date), (month_frames, monthly, month_values.astype(str))):
+            frames.append(_long_table(bundle, scope, periods, c.n, c.flagged, share_estimator.estimate(c)))
+        group_frames.append(_group_table(bundle, scope, month_values.astype(str), monthly.n, share_estimator.estimate(monthly)))
+    days = pd.concat(day_frames, ignore_index=True).rename(columns={"period": "day"})
+    month_table = pd.concat(month_frames, ignore_index=True).rename(columns={"period": "month"})
+    groups = pd.concat(group_frames, ignore_index=True).rename(columns={"period": "month"})
+    flagged = proba >= thresholds
+    top_titles = _top_titles(bundle, entries, months[day_code].astype(str), proba, flagged)
+    standout = _standout_days(days, entries, day_code, day_values, proba, bundle)
+    seconds["estimate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    label_check = check_against_labels(bundle, data_dir, profile, n_boot, seed) if data_dir is not None else None
+    seconds["label_check"] = time.perf_counter() - started
+
+    summary = {
+        "archive": str(archive_dir),
+        "first_day": str(pd.Timestamp(day_values[0]).date()),
+        "last_day": str(pd.Timestamp(day_values[-1]).date()),
+        "days_read": int(len(day_values)),
+        "day_files_skipped": len(archive.problems),
+        "entries": int(len(entries)),
+        "entries_with_rank": int(np.isfinite(rank).sum()),
+        "entries_dropped": dict(archive.dropped),
+        "distinct_titles": len(titles),
+        "estimator": estimator,
+        "profile": profile,
+        "n_boot": n_boot,
+        "seed": seed,
+        "untrained_categories": [k for k, t in zip(bundle.categories, clf.trained_) if not t],
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+    }
+    return AuditResult(days, month_table, groups, top_titles, standout, label_check, list(archive.problems), summary)
+
+
+def _long_table(bundle: ModelBundle, scope: str, periods, n: np.ndarray, flagged: np.ndarray, est: Estimate) -> pd.DataFrame:
+    """One row per (period, category) for the periods with entries in this scope."""
+    keep = np.flatnonzero(n)
+    k = len(bundle.categories)
+    return pd.DataFrame({
+        "period": np.repeat(np.asarray(periods)[keep], k),
+        "scope": scope,
+        "category": np.tile(bundle.categories, len(keep)),
+        "group": np.tile([bundle.taxonomy[c].group for c in bundle.categories], len(keep)),
+        "entries": np.repeat(n[keep], k),
+        "flagged": flagged[keep].ravel(),
+        "share": est.share[keep].ravel(),
+        "share_low": est.low[keep].ravel(),
+        "share_high": est.high[keep].ravel(),
+    })
+
+
+def _group_table(bundle: ModelBundle, scope: str, periods, n: np.ndarray, est: Estimate) -> pd.DataFrame:
+    """Per group, the sum of its trained categories' shares (an entry in two categories of
+    one group counts twice)."""
+    keep = np.flatnonzero(n)
+    rows = []
+    groups = [bundle.taxonomy[c].group for c in bundle.categories]
+    for group in dict.fromkeys(groups):
+        cols = [j for j, g in enumerate(groups) if g == group and not np.isnan(est.share[keep, j]).all()]
+        total = est.share[keep][:, cols].sum(axis=1) if cols else np.full(len(keep), np.nan)
+        rows.append(pd.DataFrame({"period": np.asarray(periods)[keep], "scope": scope, "group": group, "entries": n[keep], "share": total}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _top_titles(bundle: ModelBundle, entries: pd.DataFrame, month: np.ndarray, proba: np.ndarray, flagged: np.ndarray) -> pd.DataFrame:
+    """Per month, the flagged titles with the most entries, with their highest-scoring
+    flagged category."""
+    any_flag = flagged.any(axis=1)
+    if not any_flag.any():
+        return pd.DataFrame(columns=["month", "title", "entries", "best_rank", "category", "score"])
+    masked = np.where(flagged, proba, -1.0)[any_flag]
+    best = masked.argmax(axis=1)
+    frame = pd.DataFrame({
+        "month": month[any_flag],
+        "title": entries["title"].to_numpy()[any_flag],
+        "rank": entries["rank"].to_numpy()[any_flag],
+        "category": np.asarray(bundle.categories)[best],
+        "score": masked[np.arange(len(best)), best],
+    })
+    grouped = frame.groupby(["month", "title"], sort=False).agg(
+        entries=("title", "size"), best_rank=("rank", "min"), category=("category", "first"), score=("score", "first"),
+    ).reset_index()
+    grouped = grouped.sort_values(["month", "entries", "score", "title"], ascending=[True, False, False, True], kind="stable")
+    return grouped.groupby("month", sort=True).head(TOP_TITLES_PER_MONTH).reset_index(drop=True)
+
+
+def _standout_days(days: pd.DataFrame, entries: pd.DataFrame, day_code: np.ndarray, day_values: np.ndarray, proba: np.ndarray, bundle: ModelBundle) -> pd.DataFrame:
+    """Days whose whole-list share of a category lies far above its usual level: robust z
+    (distance from the centred 31-day median in scaled median absolute deviations) of at
+    least 4 and at least 2 points above that median. Each with its top-scoring titles."""
+    out = []
+    whole = days[days["scope"] == "all"]
+    position = {d: i for i, d in enumerate(pd.DatetimeIndex(day_values).date)}
+    for j, key in enumerate(bundle.categories):
+        series = whole[whole["category"] == key].set_index("day")["share"]
+        if series.isna().all():
+            continue
+        median = series.rolling(_STANDOUT_WINDOW, center=True, min_periods=7).median()
+        mad = (series - median).abs().rolling(_STANDOUT_WINDOW, center=True, min_periods=7).median() * 1.4826
+        z = (series - median) / mad.clip(lower=0.005)
+        hits = z[(z >= _STANDOUT_Z) & (series - median >= _STANDOUT_MIN_GAP)].sort_values(ascending=False).head(_STANDOUT_PER_SERIES)
+        for day, score in hits.items():
+            rows = np.flatnonzero(day_code == position[day])
+            top = rows[np.argsort(-proba[rows, j], kind="stable")[:3]]
+            out.append({
+                "day": day, "category": key, "share": float(series[day]), "usual": float(median[day]), "z": float(score),
+                "top_titles": " | ".join(f"{entries['title'].iat[r]} ({proba[r, j]:.2f})" for r in top),
+            })
+    columns = ["day", "category", "share", "usual", "z", "top_titles"]
+    return pd.DataFrame(out, columns=columns).sort_values(["category", "z"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def check_against_labels(bundle: ModelBundle, data_dir: Path, profile: str | None = None, n_boot: int = 200, seed: int = 0) -> pd.DataFrame | None:
+    """Estimated vs labeled share per category, with both estimators, on the uniform rows of
+    the labeled trending dev split (held out from training by the training config). None
+    when the data directory has no labeled trending set."""
+    try:
+        rows = to_canonical(read_native(LABEL_SOURCE, data_dir), bundle.taxonomy)
+    except DataError as exc:
+        log.warning("no check against labels: %s", exc)
+        return None
+    fitted_on = set((bundle.metadata.get("data_config") or {}).get("fit_splits", []))
+    if "dev" in fitted_on:
+        raise DataError("this model was fitted on the dev split; the check against labels needs rows it never saw")
+    if "sample" not in rows.columns:
+        raise DataError("the labeled trending set has no `sample` column, so its uniform rows are unknown", file=str(data_dir))
+    rows = rows[(rows["split"] == "dev") & (rows["sample"] == "uniform")].reset_index(drop=True)
+    if rows.empty:
+        return None
+    clf = bundle.classifier
+    proba = clf.predict_proba(rows["text"].tolist())
+    thresholds = clf.profile_thresholds(profile)
+    counts = count_shares(proba, thresholds, np.zeros(len(rows), dtype=int), 1, n_boot, seed)
+    table = pd.DataFrame({
+        "category": bundle.categories,
+        "group": [bundle.taxonomy[k].group for k in bundle.categories],
+        "rows": len(rows),
+        "labeled_positives": [int(rows[k].sum()) for k in bundle.categories],
+        "labeled_share": [float(rows[k].mean()) for k in bundle.categories],
+        "flag_share": counts.flagged[0] / len(rows),
+    })
+    for name in ESTIMATORS:
+        est = estimator_for(name, clf, profile, n_boot=n_boot, seed=seed).estimate(counts)
+        table[name] = est.share[0]
+        table[f"{name}_low"], table[f"{name}_high"] = est.low[0], est.high[0]
+        table[f"{name}_abs_error"] = (table[name] - table["labeled_share"]).abs()
+    table["flag_share_abs_error"] = (table["flag_share"] - table["labeled_share"]).abs()
+    return table
+
+
+def write_tables(result: AuditResult, out_dir: Path) -> list[Path]:
+    """The per-day table as Parquet and CSV, and the other tables as CSV."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    days = result.days.assign(day=pd.to_datetime(result.days["day"]))
+    for path, frame in (
+        (out_dir / "days.parquet", days), (out_dir / "days.csv", result.days), (out_dir / "months.csv", result.months),
+        (out_dir / "groups_by_month.csv", result.groups), (out_dir / "top_titles.csv", result.top_titles),
+        (out_dir / "standout_days.csv", result.standout),
+    ):
+        if path.suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        written.append(path)
+    if result.label_check is not None:
+        result.label_check.to_csv(out_dir / "label_check.csv", index=False)
+        written.append(out_dir / "label_check.csv")
+    (out_dir / "skipped_day_files.txt").write_text("".join(f"{p}\n" for p in result.problems), "utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, ensure_ascii=False), "utf-8")
+    written += [out_dir / "skipped_day_files.txt", out_dir / "summary.json"]
+    return written
