@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_http.py --model $(MODEL) --json runs/bench-http.json
 	$(VENV)/bin/python benchmarks/bench_batch.py --model $(MODEL) --json runs/bench-batch.json
 	$(VENV)/bin/python benchmarks/bench_robustness.py --model $(MODEL) --json runs/bench-robustness.json
+	$(VENV)/bin/python benchmarks/bench_rerank.py --model $(MODEL) --json runs/bench-rerank.json
+	$(VENV)/bin/python benchmarks/bench_audit.py --model $(MODEL) --out runs/audit --json runs/bench-audit.json
 
 # Evaluation reports of the registered candidate on the COLD test split and the labeled
 # trending dev split, logged to MLflow (needs QINGLANG_DATA_DIR, after make train).

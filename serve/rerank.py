@@ -152,8 +152,11 @@ class Reranker:
 
     def __init__(self, policy: Policy, bundle: ModelBundle, source: str = "<policy>", digest: str = "") -> None:
         self.policy, self.bundle, self.source, self.digest = policy, bundle, source, digest
-        self._rules = [(r, _Matcher(r.when, bundle, f"rules[{i}].when")) for i, r in enumerate(policy.rules)]
-        self._caps = [(c, _Matcher(c, bundle, f"caps[{i}]")) for i, c in enumerate(policy.caps)]
+        try:
+            self._rules = [(r, _Matcher(r.when, bundle, f"rules[{i}].when")) for i, r in enumerate(policy.rules)]
+            self._caps = [(c, _Matcher(c, bundle, f"caps[{i}]")) for i, c in enumerate(policy.caps)]
+        except PolicyError as exc:
+            raise PolicyError(f"policy {source}: {exc}") from None
 
     @classmethod
     def from_file(cls, path: str | Path | None, bundle: ModelBundle) -> "Reranker":

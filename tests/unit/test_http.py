@@ -173,3 +173,47 @@ def test_taxonomy_lists_every_operating_point(client, demo_bundle):
     assert hype["review"]["threshold"] == pytest.approx(float(clf.profiles_["review"][0]))
     untrained = {c["key"]: c for c in body["categories"]}["wealth_flaunting"]["operating_points"]
     assert all(p == {"threshold": None, "reached": False} for p in untrained.values())
+
+
+def rerank_post(client, body):
+    return client.post("/v1/trending/rerank", content=json.dumps(body, ensure_ascii=False).encode(), headers={"content-type": "application/json"})
+
+
+def test_rerank_returns_the_policy_order_and_matches_the_in_process_reranker(client, predictor):
+    from qinglang.serve.rerank import DEFAULT_POLICY, Entry, Reranker, decision_records
+
+    entries = [{"id": "a", "title": "顶流小A机场私服又火了", "rank": 1, "heat": 90.5}, {"id": "b", "title": "明天全国大部分地区有雨", "rank": 2},
+               {"id": "c", "title": "这个星座下周有大财运", "rank": 3}]
+    r = rerank_post(client, {"entries": entries})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    expected = decision_records(Reranker.from_file(DEFAULT_POLICY, predictor.bundle).rerank([Entry(e["id"], e["title"], e["rank"], e.get("heat")) for e in entries]))
+    assert body["entries"] == expected
+    assert body["policy"]["name"] == "trending-default" and body["model"] == {"name": "qinglang", "version": "3"}
+    assert sum(body["actions"].values()) == 3 and set(body["actions"]) == {"keep", "demote", "review", "remove"}
+    assert rerank_post(client, {"entries": entries[::-1]}).json() == body  # input order does not matter
+
+
+@pytest.mark.parametrize(
+    "entries, status, code",
+    [
+        ([{"id": "a", "title": "x", "rank": 1}, {"id": "a", "title": "y", "rank": 2}], 409, "duplicate_ids"),
+        ([{"id": str(i), "title": "x", "rank": i + 1} for i in range(6)], 413, "too_many_items"),
+        ([{"id": "a", "title": "长" * 51, "rank": 1}], 413, "text_too_long"),
+        ([{"id": "a", "title": "x", "rank": 0}], 422, "invalid_request"),
+        ([{"id": "a", "title": "x"}], 422, "invalid_request"),
+        ([], 422, "invalid_request"),
+    ],
+)
+def test_rerank_refuses_bad_lists_with_a_json_error(client, entries, status, code):
+    r = rerank_post(client, {"entries": entries})
+    assert r.status_code == status and r.json()["error"]["code"] == code
+
+
+def test_a_bad_policy_stops_the_app_before_it_serves(predictor, tmp_path):
+    from qinglang.serve.rerank import PolicyError
+
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("name: x\nrules: [{name: a, action: remove, when: {categories: [celeb], profile: auto}}]\n", "utf-8")
+    with pytest.raises(PolicyError, match=r"policy .*policy.yaml: field `rules\[0\].when.categories\[0\]`: unknown category 'celeb'"):
+        create_app(predictor, HttpSettings(rerank_policy=str(bad)))

@@ -1,0 +1,119 @@
+"""The trending-list audit on real day files of the archive, with a malformed and an empty
+day beside them, and the check against the labeled trending dev split."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from qinglang.data.loaders.archive import band_rank
+from qinglang.serve.audit import check_against_labels, run_audit
+from qinglang.serve.audit_report import write_report
+from qinglang.serve.cli import app
+
+pytestmark = pytest.mark.corpora
+
+DAYS = ["2020-11-24", "2023-05-10", "2024-08-01", "2024-08-02"]  # the first has no ranks in its urls
+
+
+@pytest.fixture()
+def archive(tmp_path, data_dir):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for day in DAYS:
+        shutil.copy(data_dir / "weibo_trending" / "raw" / f"{day}.json", folder / f"{day}.json")
+    (folder / "2024-08-03.json").write_text('[{"url": "https://s.weibo.com/weibo?q=x", "title": "半截', "utf-8")
+    (folder / "2024-08-04.json").write_text("[]", "utf-8")
+    (folder / "notes.txt").write_text("not a day file", "utf-8")
+    return folder
+
+
+def day_records(folder, day):
+    return [r for r in json.loads((folder / f"{day}.json").read_text("utf-8")) if r.get("title", "").strip()]
+
+
+def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, demo_bundle):
+    result = run_audit(demo_bundle, archive, n_boot=100, jobs=1)
+    s = result.summary
+    assert s["days_read"] == 4 and s["day_files_skipped"] == 2
+    assert any("2024-08-03.json" in p and "not valid JSON" in p for p in result.problems)
+    assert any("2024-08-04.json" in p and "non-empty JSON list" in p for p in result.problems)
+    assert s["entries"] == sum(len(day_records(archive, d)) for d in DAYS)
+
+    clf = demo_bundle.classifier
+    whole = result.days[result.days["scope"] == "all"]
+    for day in DAYS:
+        records = day_records(archive, day)
+        proba = clf.predict_proba([r["title"].strip() for r in records])
+        flags = proba >= clf.thresholds_
+        rows = whole[whole["day"] == pd.Timestamp(day).date()].set_index("category")
+        assert (rows["entries"] == len(records)).all()
+        for j, key in enumerate(demo_bundle.categories):
+            if clf.trained_[j]:
+                assert rows.at[key, "share"] == pytest.approx(proba[:, j].mean())
+                assert rows.at[key, "flagged"] == flags[:, j].sum()
+                assert rows.at[key, "share_low"] <= rows.at[key, "share"] <= rows.at[key, "share_high"]
+            else:
+                assert np.isnan(rows.at[key, "share"])
+        top10 = result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp(day).date())]
+        ranked = sum(1 for r in records if (band_rank(r.get("url")) or 99) <= 10)
+        assert (top10["entries"] == ranked).all() and (len(top10) > 0) == (ranked > 0)
+    assert len(result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp("2020-11-24").date())]) == 0
+
+
+def test_report_and_tables_are_written(archive, demo_bundle, tmp_path):
+    result = run_audit(demo_bundle, archive, n_boot=50, jobs=1)
+    report = write_report(result, tmp_path / "out", model_ref="demo")
+    text = report.read_text("utf-8")
+    for section in ("## Monthly share per category", "## Most frequent flagged titles per month", "## Days that stand out", "## Skipped day files", "2024-08-03.json"):
+        assert section in text
+    for name in ("days.parquet", "days.csv", "months.csv", "groups_by_month.csv", "top_titles.csv", "standout_days.csv", "monthly_share.png", "groups_stacked.png", "summary.json"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    parquet = pd.read_parquet(tmp_path / "out" / "days.parquet")
+    assert len(parquet) == len(result.days) == len(pd.read_csv(tmp_path / "out" / "days.csv"))
+    assert set(result.months["month"]) == {"2020-11", "2023-05", "2024-08"}
+
+
+def test_same_archive_and_seed_give_the_same_tables(archive, demo_bundle):
+    a = run_audit(demo_bundle, archive, n_boot=50, seed=3, jobs=1)
+    b = run_audit(demo_bundle, archive, n_boot=50, seed=3, jobs=2)
+    pd.testing.assert_frame_equal(a.days, b.days)
+    pd.testing.assert_frame_equal(a.top_titles, b.top_titles)
+
+
+def test_dates_limit_the_audit(archive, demo_bundle):
+    from datetime import date
+
+    result = run_audit(demo_bundle, archive, date(2024, 8, 1), date(2024, 8, 31), n_boot=0, jobs=1)
+    assert result.summary["days_read"] == 2 and result.summary["day_files_skipped"] == 2
+    assert result.days["share_low"].isna().all()  # no replicates, no interval
+
+
+def test_the_check_against_labels_uses_the_dev_splits_uniform_rows(demo_bundle, data_dir):
+    table = check_against_labels(demo_bundle, data_dir, n_boot=50).set_index("category")
+    dev = pd.read_csv(data_dir / "weibo_trending_labeled" / "dev.csv", keep_default_na=False)
+    uniform = dev[dev["sample"] == "uniform"]
+    assert (table["rows"] == len(uniform)).all()
+    for key in ("celebrity_hype", "trivial"):
+        labeled = uniform["labels"].str.split(";").apply(lambda keys: key in keys).mean()
+        assert table.at[key, "labeled_share"] == pytest.approx(labeled)
+        assert table.at[key, "mean_probability_abs_error"] == pytest.approx(abs(table.at[key, "mean_probability"] - labeled))
+
+
+def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
+    model = tmp_path / "model"
+    demo_bundle.save(model)
+    runner = CliRunner()
+    r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out"), "--n-boot", "20", "--jobs", "1", "--no-progress"], env={"QINGLANG_DATA_DIR": ""})
+    assert r.exit_code == 0, r.output
+    assert "audited 4 days" in r.output and "2 day file(s) skipped" in r.output
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "2024-01-01.json").write_text("{oops", "utf-8")
+    r = runner.invoke(app, ["audit", "--archive", str(bad), "--model", str(model), "--out", str(tmp_path / "out2")], env={"QINGLANG_DATA_DIR": ""})
+    assert r.exit_code == 2 and "no entries to audit" in r.output
+    r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out3"), "--estimator", "guess"], env={"QINGLANG_DATA_DIR": ""})
+    assert r.exit_code == 2 and "unknown share estimator" in r.output
