@@ -5,8 +5,11 @@ Shares are estimated per day and month for three scopes: the whole list, and whe
 rank is known the top 10 and top 50 (see qinglang.models.prevalence for the estimators and
 what their intervals mean). A day file that is empty or malformed is reported and skipped.
 
-Shares are of entries (a title on the list for three days counts three times), per day
-the list as archived, not a sample of it."""
+A day file is the union of the day's snapshots of the list, so a title appears once per
+snapshot it was seen in, with that snapshot's rank (the whole archive: 603,095 entries,
+487,386 distinct day-title pairs). Shares are therefore of the list slots observed: a
+title that stays on the list longer, or in the top 10 longer, counts more, as it does for
+the people reading the list. Each day is the list as archived, not a sample of it."""
 
 from __future__ import annotations
 
@@ -176,7 +179,7 @@ def _top_titles(bundle: ModelBundle, entries: pd.DataFrame, month: np.ndarray, p
     flagged category."""
     any_flag = flagged.any(axis=1)
     if not any_flag.any():
-        return pd.DataFrame(columns=["month", "title", "entries", "best_rank", "category", "score"])
+        return pd.DataFrame(columns=["month", "title", "entries", "days", "best_rank", "category", "score"])
     masked = np.where(flagged, proba, -1.0)[any_flag]
     best = masked.argmax(axis=1)
     frame = pd.DataFrame({
@@ -186,8 +189,9 @@ def _top_titles(bundle: ModelBundle, entries: pd.DataFrame, month: np.ndarray, p
         "category": np.asarray(bundle.categories)[best],
         "score": masked[np.arange(len(best)), best],
     })
+    frame["day"] = entries["day"].to_numpy()[any_flag]
     grouped = frame.groupby(["month", "title"], sort=False).agg(
-        entries=("title", "size"), best_rank=("rank", "min"), category=("category", "first"), score=("score", "first"),
+        entries=("title", "size"), days=("day", "nunique"), best_rank=("rank", "min"), category=("category", "first"), score=("score", "first"),
     ).reset_index()
     grouped = grouped.sort_values(["month", "entries", "score", "title"], ascending=[True, False, False, True], kind="stable")
     return grouped.groupby("month", sort=True).head(TOP_TITLES_PER_MONTH).reset_index(drop=True)
@@ -210,7 +214,9 @@ def _standout_days(days: pd.DataFrame, entries: pd.DataFrame, day_code: np.ndarr
         hits = z[(z >= _STANDOUT_Z) & (series - median >= _STANDOUT_MIN_GAP)].sort_values(ascending=False).head(_STANDOUT_PER_SERIES)
         for day, score in hits.items():
             rows = np.flatnonzero(day_code == position[day])
-            top = rows[np.argsort(-proba[rows, j], kind="stable")[:3]]
+            ranked = rows[np.argsort(-proba[rows, j], kind="stable")]
+            _, first = np.unique(entries["title"].to_numpy()[ranked], return_index=True)
+            top = ranked[np.sort(first)[:3]]  # the three best-scoring distinct titles
             out.append({
                 "day": day, "category": key, "share": float(series[day]), "usual": float(median[day]), "z": float(score),
                 "top_titles": " | ".join(f"{entries['title'].iat[r]} ({proba[r, j]:.2f})" for r in top),

@@ -79,7 +79,8 @@ def _markdown(result: AuditResult, model_ref: str) -> str:
         "",
         f"- Model: `{model_ref}`; flags at the `{s['profile']}` operating point.",
         f"- Archive: `{s['archive']}`, {s['first_day']} … {s['last_day']}: {s['days_read']:,} days read, "
-        f"{s['entries']:,} entries ({s['entries_with_rank']:,} with a known rank), {s['distinct_titles']:,} distinct titles, each scored once.",
+        f"{s['entries']:,} entries ({s['entries_with_rank']:,} with a known rank), {s['distinct_titles']:,} distinct titles, each scored once. "
+        "A day file holds every snapshot of the day's list, so shares are of the list slots observed: a title that stays longer counts more.",
         f"- Day files skipped (empty or malformed): **{s['day_files_skipped']}**" + (" (listed in `skipped_day_files.txt` and at the end)." if s["day_files_skipped"] else "."),
         f"- Share estimator: **{estimator}**, {_ESTIMATOR_TEXT[estimator]}; {s['n_boot']} replicates, seed {s['seed']}. "
         "Counting flags is not used as a share: it is biased by the threshold (compare `flag_share` below).",
@@ -166,11 +167,12 @@ def _group_caveat(check: pd.DataFrame | None, estimator: str) -> list[str]:
 
 
 def _top_titles_section(top: pd.DataFrame) -> list[str]:
-    lines = ["## Most frequent flagged titles per month", "", "Entries = days on the list that month; the category is the title's highest-scoring flag.", ""]
+    lines = ["## Most frequent flagged titles per month", "", "Entries = times seen on the list that month (a day file holds every snapshot of the day), "
+             "days = days on the list; the category is the title's highest-scoring flag.", ""]
     if top.empty:
         return lines + ["Nothing was flagged.", ""]
     shown = top.groupby("month", sort=True).head(3)
-    table = pd.DataFrame({"month": shown["month"], "title": shown["title"], "entries": shown["entries"], "category": shown["category"], "score": shown["score"]})
+    table = pd.DataFrame({"month": shown["month"], "title": shown["title"], "entries": shown["entries"], "days": shown["days"], "category": shown["category"], "score": shown["score"]})
     return lines + [md_table(table), ""]
 
 

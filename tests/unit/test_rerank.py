@@ -1,5 +1,6 @@
 """Re-rank policies: validation that names the field, each rule and cap, determinism."""
 
+import json
 import random
 import re
 
@@ -158,3 +159,30 @@ def test_entries_from_records_names_the_row_and_field():
             entries_from_records([{"id": "ok", "title": "t", "rank": 1}, record], "list.json")
     with pytest.raises(DataError, match="expected a list"):
         entries_from_records("nope", "list.json")
+
+
+def test_cli_reads_a_table_and_names_bad_rows_and_policy_fields(demo_bundle, tmp_path):
+    from typer.testing import CliRunner
+
+    from qinglang.serve.cli import app
+
+    model = tmp_path / "model"
+    demo_bundle.save(model)
+    runner = CliRunner()
+    table = tmp_path / "list.csv"
+    table.write_text("id,title,rank,heat\n1,顶流小A机场私服又火了,2,\n2,明天全国大部分地区有雨,1,35.5\n", "utf-8")
+    r = runner.invoke(app, ["rerank", "--model", str(model), "--input", str(table), "--output", str(tmp_path / "out.json")])
+    assert r.exit_code == 0, r.output
+    out = json.loads((tmp_path / "out.json").read_text("utf-8"))
+    assert {e["id"]: e["heat"] for e in out["entries"]} == {"1": None, "2": 35.5}
+    assert out["policy"]["name"] == "trending-default"
+    r = runner.invoke(app, ["rerank", "--model", str(model), "--input", str(table)])
+    assert r.exit_code == 0 and "明天全国大部分地区有雨" in r.output
+
+    table.write_text("id,title,rank\n1,a,1\n2,b,first\n", "utf-8")
+    r = runner.invoke(app, ["rerank", "--model", str(model), "--input", str(table)])
+    assert r.exit_code == 2 and "row 2" in r.output and "rank" in r.output
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: p\nrules: [{name: a, action: hide, when: {categories: [trivial], profile: auto}}]\n", "utf-8")
+    r = runner.invoke(app, ["rerank", "--model", str(model), "--input", str(table), "--policy", str(policy)])
+    assert r.exit_code == 2 and "field `rules[0].action`" in r.output
