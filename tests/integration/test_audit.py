@@ -117,3 +117,13 @@ def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
     assert r.exit_code == 2 and "no entries to audit" in r.output
     r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out3"), "--estimator", "guess"], env={"QINGLANG_DATA_DIR": ""})
     assert r.exit_code == 2 and "unknown share estimator" in r.output
+
+
+def test_cli_dates(archive, demo_bundle, tmp_path):
+    model = tmp_path / "model"
+    demo_bundle.save(model)
+    base = ["audit", "--archive", str(archive), "--model", str(model), "--n-boot", "0", "--jobs", "1"]
+    r = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a"), "--from", "2024-08-01", "--to", "2024-08-31"], env={"QINGLANG_DATA_DIR": ""})
+    assert r.exit_code == 0 and "audited 2 days (2024-08-01 … 2024-08-02)" in r.output
+    r = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b"), "--from", "2024-09-01", "--to", "2024-08-01"], env={"QINGLANG_DATA_DIR": ""})
+    assert r.exit_code == 2 and "after --to" in r.output
