@@ -6,9 +6,10 @@ changes with the prevalence itself. Two estimators that correct for this:
 
 - `mean_probability` (the default): the mean of the calibrated probabilities, the
   expected share when the probabilities are calibrated on data like the list. Its
-  interval is a parametric bootstrap over labels: each replicate draws every entry's
-  label from Bernoulli(p) and takes the share, so it says how far the true share of
-  these very entries can lie from the estimate if the calibration holds.
+  interval is a parametric bootstrap over labels: each replicate draws every item's label
+  once from Bernoulli(p) (a title seen in several snapshots is one item) and takes the
+  share, so it says how far the true share of these very entries can lie from the
+  estimate if the calibration holds.
 - `adjusted_count` (Forman's adjusted classify-and-count): (flag rate - FPR) /
   (TPR - FPR), with TPR and FPR of the operating point measured on the model's
   out-of-fold validation rows. Its interval is a parametric bootstrap of those rates
@@ -22,9 +23,11 @@ a day, a day's top 10 and a month use the same code and months are sums of days.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from qinglang.models.multilabel import MultiCategoryClassifier
 
@@ -54,11 +57,17 @@ class ShareCounts:
         return ShareCounts(summed(self.n), summed(self.prob_sum), summed(self.flagged), summed(self.draws))
 
 
-def count_shares(proba: np.ndarray, thresholds: np.ndarray, group: np.ndarray, n_groups: int, n_boot: int, seed: int) -> ShareCounts:
+def count_shares(
+    proba: np.ndarray, thresholds: np.ndarray, group: np.ndarray, n_groups: int, n_boot: int, seed: int, unit: np.ndarray | None = None,
+) -> ShareCounts:
     """Statistics of the rows of `proba` (n, K) in groups `group` (n,) of 0..n_groups-1.
 
-    Label draws come from one generator seeded by `seed` and consumed group by group in
-    order, so the same rows, groups and seed give the same intervals."""
+    `unit` (n,) says which rows are the same item with one true label, e.g. the snapshots
+    of one title: each bootstrap replicate draws one label per unit and counts it once per
+    row, in every group, so repeated rows widen the interval as they should and coarser
+    groups (sums of days) stay consistent. Default: every row is its own unit. `n_boot=0`
+    skips the draws. Draws are made unit by unit in sorted unit order from one generator
+    seeded by `seed`: the same rows, units, groups and seed give the same intervals."""
     proba = np.asarray(proba, dtype=float)
     group = np.asarray(group)
     n_rows, k = proba.shape
@@ -68,23 +77,41 @@ def count_shares(proba: np.ndarray, thresholds: np.ndarray, group: np.ndarray, n
         raise ValueError(f"group ids must lie in 0..{n_groups - 1}")
     untrained = np.isnan(proba).all(axis=0) if n_rows else np.zeros(k, dtype=bool)
     n = np.bincount(group, minlength=n_groups).astype(np.int64)
-    order = np.argsort(group, kind="stable")
-    sorted_p = np.nan_to_num(proba[order])
-    starts = np.concatenate([[0], np.cumsum(n)])[:-1]
-    present = np.flatnonzero(n)
+    filled = np.nan_to_num(proba)
     prob_sum = np.zeros((n_groups, k))
     flagged = np.zeros((n_groups, k), dtype=np.int64)
-    if present.size:
-        prob_sum[present] = np.add.reduceat(sorted_p, starts[present], axis=0)
+    if n_rows:
+        order = np.argsort(group, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(n)])[:-1]
+        present = np.flatnonzero(n)
+        prob_sum[present] = np.add.reduceat(filled[order], starts[present], axis=0)
         flagged[present] = np.add.reduceat((proba[order] >= thresholds).astype(np.int64), starts[present], axis=0)
     prob_sum[:, untrained] = np.nan
-    draws = np.zeros((n_groups, k, n_boot), dtype=np.int32)
-    rng = np.random.default_rng(seed)
-    p32 = sorted_p.astype(np.float32)
-    for g in present:
-        rows = p32[starts[g]:starts[g] + n[g]]
-        draws[g] = (rng.random((rows.shape[0], k, n_boot), dtype=np.float32) < rows[:, :, None]).sum(axis=0)
+    draws = _label_draws(filled, group, n_groups, n_boot, seed, np.arange(n_rows) if unit is None else np.asarray(unit))
     return ShareCounts(n, prob_sum, flagged, draws)
+
+
+_UNITS_PER_CHUNK = 4096  # bounds the (units, K, replicates) block of random numbers to ~40 MB
+
+
+def _label_draws(proba: np.ndarray, group: np.ndarray, n_groups: int, n_boot: int, seed: int, unit: np.ndarray) -> np.ndarray:
+    """(G, K, B): per group, the number of rows whose unit's drawn label is positive."""
+    n_rows, k = proba.shape
+    if n_boot == 0 or n_rows == 0:
+        return np.zeros((n_groups, k, n_boot), dtype=np.int32)
+    if unit.shape != (n_rows,):
+        raise ValueError(f"unit has shape {unit.shape}, expected ({n_rows},)")
+    units, first, unit_code = np.unique(unit, return_index=True, return_inverse=True)
+    unit_p = proba[first].astype(np.float32)  # rows of one unit share its probabilities
+    weights = sp.csr_matrix((np.ones(n_rows, dtype=np.float32), (group, unit_code)), shape=(n_groups, len(units)))
+    weights = weights.tocsc()
+    rng = np.random.default_rng(seed)
+    total = np.zeros((n_groups, k * n_boot), dtype=np.float64)
+    for lo in range(0, len(units), _UNITS_PER_CHUNK):
+        hi = min(lo + _UNITS_PER_CHUNK, len(units))
+        labels = rng.random((hi - lo, k, n_boot), dtype=np.float32) < unit_p[lo:hi, :, None]
+        total += weights[:, lo:hi] @ labels.reshape(hi - lo, k * n_boot).astype(np.float32)
+    return np.rint(total).astype(np.int32).reshape(n_groups, k, n_boot)
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,9 @@ class MeanProbability:
 
     def __init__(self, level: float = 0.95) -> None:
         self.level = level
+
+    def subset(self, columns: list[int]) -> "MeanProbability":
+        return self
 
     def estimate(self, counts: ShareCounts) -> Estimate:
         n = counts.n.astype(float)[:, None]
@@ -144,9 +174,17 @@ class AdjustedCount:
             tp = point["recall"] * fit.n_positive
             precision = point["precision"]
             fp = tp * (1 - precision) / precision if precision and np.isfinite(precision) else np.nan
+            if fit.n_known <= fit.n_positive:
+                continue
             tpr[j], fpr[j] = point["recall"], fp / (fit.n_known - fit.n_positive)
             n_pos[j], n_neg[j] = fit.n_positive, fit.n_known - fit.n_positive
         return cls(tpr, fpr, n_pos, n_neg, n_boot=n_boot, seed=seed)
+
+    def subset(self, columns: list[int]) -> "AdjustedCount":
+        """The estimator for these categories only (counts with just those columns)."""
+        part = copy.copy(self)
+        part.tpr, part.fpr, part.tpr_boot, part.fpr_boot = self.tpr[columns], self.fpr[columns], self.tpr_boot[columns], self.fpr_boot[columns]
+        return part
 
     def estimate(self, counts: ShareCounts) -> Estimate:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -173,10 +211,21 @@ def _adjust(rate: np.ndarray, tpr: np.ndarray, fpr: np.ndarray) -> np.ndarray:
     return np.where(separation >= _MIN_SEPARATION, adjusted, np.nan)
 
 
+_MAX_NAN_REPLICATES = 0.05  # more unestimable replicates than this and the interval is unknown
+
+
 def _interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the last axis; NaN where the replicates are NaN or absent."""
+    """Percentile interval over the last axis, ignoring up to 5% of replicates that could
+    not be estimated (an adjusted count whose bootstrapped TPR - FPR fell below the
+    separation floor); NaN beyond that, or without replicates."""
+    shape = replicates.shape[:-1]
     if replicates.shape[-1] == 0:
-        return np.full(replicates.shape[:-1], np.nan), np.full(replicates.shape[:-1], np.nan)
+        return np.full(shape, np.nan), np.full(shape, np.nan)
     alpha = (1 - level) / 2
-    low, high = np.quantile(replicates, [alpha, 1 - alpha], axis=-1)
+    missing = np.isnan(replicates).mean(axis=-1)
+    usable = missing <= _MAX_NAN_REPLICATES
+    low, high = np.full(shape, np.nan), np.full(shape, np.nan)
+    if usable.any():
+        q = np.nanquantile(replicates[usable], [alpha, 1 - alpha], axis=-1)
+        low[usable], high[usable] = q[0], q[1]
     return low, high

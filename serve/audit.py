@@ -79,6 +79,9 @@ def run_audit(
     thresholds = clf.profile_thresholds(profile)
     profile = profile or clf.default_profile_
     share_estimator = estimator_for(estimator, clf, profile, n_boot=n_boot, seed=seed)
+    label_draws = n_boot if estimator == "mean_probability" else 0  # the adjusted count bootstraps its rates instead
+    if data_dir is not None:
+        _check_unseen_dev(bundle)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -107,7 +110,7 @@ def run_audit(
     day_frames, month_frames, group_frames = [], [], []
     for i, (scope, top) in enumerate(SCOPES.items()):
         mask = np.ones(len(entries), dtype=bool) if top is None else rank <= top
-        counts = count_shares(proba[mask], thresholds, day_code[mask], len(day_values), n_boot, seed + i)
+        counts = count_shares(proba[mask], thresholds, day_code[mask], len(day_values), label_draws, seed + i, unit=code[mask])
         monthly = counts.combine(month_of_day, len(month_values))
         for frames, c, periods in ((day_frames, counts, pd.DatetimeIndex(day_values).date), (month_frames, monthly, month_values.astype(str))):
             frames.append(_long_table(bundle, scope, periods, c.n, c.flagged, share_estimator.estimate(c)))
@@ -208,17 +211,20 @@ def _standout_days(days: pd.DataFrame, entries: pd.DataFrame, day_code: np.ndarr
         series = whole[whole["category"] == key].set_index("day")["share"]
         if series.isna().all():
             continue
-        median = series.rolling(_STANDOUT_WINDOW, center=True, min_periods=7).median()
-        mad = (series - median).abs().rolling(_STANDOUT_WINDOW, center=True, min_periods=7).median() * 1.4826
+        series.index = pd.DatetimeIndex(series.index)
+        window = f"{_STANDOUT_WINDOW}D"  # calendar days: skipped days do not stretch the window
+        median = series.rolling(window, center=True, min_periods=7).median()
+        mad = (series - median).abs().rolling(window, center=True, min_periods=7).median() * 1.4826
         z = (series - median) / mad.clip(lower=0.005)
         hits = z[(z >= _STANDOUT_Z) & (series - median >= _STANDOUT_MIN_GAP)].sort_values(ascending=False).head(_STANDOUT_PER_SERIES)
-        for day, score in hits.items():
+        for stamp, score in hits.items():
+            day = stamp.date()
             rows = np.flatnonzero(day_code == position[day])
             ranked = rows[np.argsort(-proba[rows, j], kind="stable")]
             _, first = np.unique(entries["title"].to_numpy()[ranked], return_index=True)
             top = ranked[np.sort(first)[:3]]  # the three best-scoring distinct titles
             out.append({
-                "day": day, "category": key, "share": float(series[day]), "usual": float(median[day]), "z": float(score),
+                "day": day, "category": key, "share": float(series[stamp]), "usual": float(median[stamp]), "z": float(score),
                 "top_titles": " | ".join(f"{entries['title'].iat[r]} ({proba[r, j]:.2f})" for r in top),
             })
     columns = ["day", "category", "share", "usual", "z", "top_titles"]
@@ -234,33 +240,46 @@ def check_against_labels(bundle: ModelBundle, data_dir: Path, profile: str | Non
     except DataError as exc:
         log.warning("no check against labels: %s", exc)
         return None
-    fitted_on = set((bundle.metadata.get("data_config") or {}).get("fit_splits", []))
-    if "dev" in fitted_on:
-        raise DataError("this model was fitted on the dev split; the check against labels needs rows it never saw")
+    _check_unseen_dev(bundle)
     if "sample" not in rows.columns:
-        raise DataError("the labeled trending set has no `sample` column, so its uniform rows are unknown", file=str(data_dir))
+        log.warning("no check against labels: the labeled trending set has no `sample` column, so its uniform rows are unknown")
+        return None
     rows = rows[(rows["split"] == "dev") & (rows["sample"] == "uniform")].reset_index(drop=True)
     if rows.empty:
         return None
     clf = bundle.classifier
     proba = clf.predict_proba(rows["text"].tolist())
     thresholds = clf.profile_thresholds(profile)
-    counts = count_shares(proba, thresholds, np.zeros(len(rows), dtype=int), 1, n_boot, seed)
-    table = pd.DataFrame({
-        "category": bundle.categories,
-        "group": [bundle.taxonomy[k].group for k in bundle.categories],
-        "rows": len(rows),
-        "labeled_positives": [int(rows[k].sum()) for k in bundle.categories],
-        "labeled_share": [float(rows[k].mean()) for k in bundle.categories],
-        "flag_share": counts.flagged[0] / len(rows),
-    })
-    for name in ESTIMATORS:
-        est = estimator_for(name, clf, profile, n_boot=n_boot, seed=seed).estimate(counts)
-        table[name] = est.share[0]
-        table[f"{name}_low"], table[f"{name}_high"] = est.low[0], est.high[0]
+    estimators = {name: estimator_for(name, clf, profile, n_boot=n_boot, seed=seed) for name in ESTIMATORS}
+    records = []
+    for j, key in enumerate(bundle.categories):  # each category on the rows where it is labeled
+        known = rows[key].notna().to_numpy()
+        record = {"category": key, "group": bundle.taxonomy[key].group, "rows": int(known.sum())}
+        if not known.any():
+            records.append(record)
+            continue
+        labels = rows.loc[known, key].astype(int)
+        counts = count_shares(proba[known][:, [j]], thresholds[[j]], np.zeros(int(known.sum()), dtype=int), 1, n_boot, seed)
+        record.update(labeled_positives=int(labels.sum()), labeled_share=float(labels.mean()), flag_share=float(counts.flagged[0, 0] / known.sum()))
+        for name, est in estimators.items():
+            result = est.subset([j]).estimate(counts)
+            record.update({name: result.share[0, 0], f"{name}_low": result.low[0, 0], f"{name}_high": result.high[0, 0]})
+        records.append(record)
+    table = pd.DataFrame.from_records(records).reindex(columns=[
+        "category", "group", "rows", "labeled_positives", "labeled_share", "flag_share",
+        *(f"{n}{suffix}" for n in ESTIMATORS for suffix in ("", "_low", "_high")),
+    ])
+    for name in (*ESTIMATORS, "flag_share"):
         table[f"{name}_abs_error"] = (table[name] - table["labeled_share"]).abs()
-    table["flag_share_abs_error"] = (table["flag_share"] - table["labeled_share"]).abs()
     return table
+
+
+def _check_unseen_dev(bundle: ModelBundle) -> None:
+    """The check against labels needs a model that never saw the dev split; say so before
+    any work rather than after it."""
+    fitted_on = set((bundle.metadata.get("data_config") or {}).get("fit_splits", []))
+    if "dev" in fitted_on:
+        raise DataError("this model was fitted on the dev split, so the check against labels would not be honest; audit without --data-dir")
 
 
 def write_tables(result: AuditResult, out_dir: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from qinglang.training.report import md_table
 
 _ESTIMATOR_TEXT = {
     "mean_probability": "the mean of the calibrated probabilities (the expected share if the probabilities are calibrated on titles like these); "
-    "the 95% interval is a parametric bootstrap of the entries' labels, Bernoulli(p), so it does not cover calibration error",
+    "the 95% interval is a parametric bootstrap of the labels, one Bernoulli(p) draw per title however many snapshots it appears in, so it does not cover calibration error",
     "adjusted_count": "the adjusted count (flag rate − FPR) / (TPR − FPR), with TPR and FPR of the operating point from the model's out-of-fold validation; "
     "the 95% interval is a binomial bootstrap of those rates, so it does not cover a shift between the validation data and the list",
 }
@@ -81,7 +81,8 @@ def _markdown(result: AuditResult, model_ref: str) -> str:
         f"- Archive: `{s['archive']}`, {s['first_day']} … {s['last_day']}: {s['days_read']:,} days read, "
         f"{s['entries']:,} entries ({s['entries_with_rank']:,} with a known rank), {s['distinct_titles']:,} distinct titles, each scored once. "
         "A day file holds every snapshot of the day's list, so shares are of the list slots observed: a title that stays longer counts more.",
-        f"- Day files skipped (empty or malformed): **{s['day_files_skipped']}**" + (" (listed in `skipped_day_files.txt` and at the end)." if s["day_files_skipped"] else "."),
+        f"- Day files skipped (empty or malformed): **{s['day_files_skipped']}**" + (" (listed in `skipped_day_files.txt` and at the end)." if s["day_files_skipped"] else ".")
+        + "".join(f" Records left out of day files that were read: {n:,} ({why})." for why, n in s["entries_dropped"].items()),
         f"- Share estimator: **{estimator}**, {_ESTIMATOR_TEXT[estimator]}; {s['n_boot']} replicates, seed {s['seed']}. "
         "Counting flags is not used as a share: it is biased by the threshold (compare `flag_share` below).",
         f"- Not trained, so not estimated: {', '.join(s['untrained_categories']) or 'none'}.",
@@ -139,7 +140,7 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
         if row.empty:
             continue
         err = float(row[f"{estimator}_abs_error"].iat[0])
-        verdicts.append(f"{key} {100 * err:.1f} points ({'met' if err <= SHARE_TARGET else 'NOT met'})")
+        verdicts.append(f"{key} not estimable" if np.isnan(err) else f"{key} {100 * err:.1f} points ({'met' if err <= SHARE_TARGET else 'NOT met'})")
     lines += [f"Against the {100 * SHARE_TARGET:.0f}-point target with {estimator}: " + "; ".join(verdicts) + ".", ""]
     few = check[(check["labeled_positives"] < 20) & check[estimator].notna()]
     if not few.empty:

@@ -405,6 +405,8 @@ def _read_entries(path: Path) -> object:
             raise DataError("file not found", file=str(path)) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"not valid JSON ({exc})", file=str(path)) from None
+        except OSError as exc:
+            raise DataError(f"cannot be read ({exc.strerror or exc})", file=str(path)) from None
     table = read_table(path)
     records = [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in table.to_dict(orient="records")]
     for rec in records:  # CSV cells are text

@@ -38,7 +38,7 @@ from qinglang.serve.schemas import (
     TaxonomyResponse,
     TrendingEntry,
 )
-from qinglang.serve.rerank import ACTIONS, Entry, Reranker, decision_records
+from qinglang.serve.rerank import ACTIONS, DuplicateIdsError, Entry, Reranker, decision_records
 
 log = logging.getLogger("qinglang.http")
 
@@ -69,7 +69,7 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
     reranker = Reranker.from_file(settings.rerank_policy, predictor.bundle)  # a bad policy fails here, before serving
     limited_entry = create_model(
         "TrendingEntry", __base__=TrendingEntry,
-        title=(str, Field(min_length=1, max_length=settings.max_text_chars, description="The trending title.")),
+        title=(str, Field(min_length=1, max_length=settings.max_text_chars, pattern=r"\S", description="The trending title, not blank.")),
     )
     rerank_model = create_model(
         "RerankRequest", __base__=RerankRequest,
@@ -118,7 +118,7 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
         entries = [Entry(e.id, e.title, e.rank, e.heat) for e in body.entries]
         try:
             decisions = reranker.rerank(entries)
-        except ValueError as exc:  # repeated ids: the schema cannot say that ids are unique
+        except DuplicateIdsError as exc:  # the schema cannot say that ids are unique
             return error_response(409, "duplicate_ids", str(exc))
         metrics.items.inc(len(entries))
         records = decision_records(decisions)
@@ -202,8 +202,9 @@ def _validation_error(exc: RequestValidationError, settings: HttpSettings) -> JS
     if "json_invalid" in types:
         return error_response(400, "invalid_json", "the body is not valid JSON", details)
     if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in problems):
-        return error_response(400, "empty_body", "the request has no body; send {\"items\": [...]}", details)
-    too_long = [e for e in problems if e.get("type") in ("too_long", "string_too_long")]
+        return error_response(400, "empty_body", "the request has no body; send the JSON object this route takes (see /docs)", details)
+    # over a size limit (the list, or a text / title) is 413; any other over-long field (an id) is a 422
+    too_long = [e for e in problems if e.get("type") == "too_long" or (e.get("type") == "string_too_long" and tuple(e.get("loc", ()))[-1:] in (("text",), ("title",)))]
     if too_long:
         if any(e.get("type") == "too_long" for e in too_long):
             return error_response(413, "too_many_items", f"at most {settings.max_items} items per request", details)
@@ -277,7 +278,7 @@ class RequestGuard:
                 break
         body = b"".join(chunks)
         if not body.strip():
-            return error_response(400, "empty_body", "the request has no body; send {\"items\": [...]}"), b""
+            return error_response(400, "empty_body", "the request has no body; send the JSON object this route takes (see /docs)"), b""
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:

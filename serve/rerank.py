@@ -9,10 +9,11 @@ A policy (YAML) holds rules and caps:
   match is kept as a reason.
 - a **cap** limits how many matching entries the top `top` positions may hold (e.g. at
   most 3 celebrity_hype entries in the top 10); the excess moves to just below the top
-  block, in list order, as `demote`.
+  block, in list order, as `demote`. All caps hold together.
 
 Removed entries leave the list; `review` entries stay in place, marked (or leave it with
-`show_review: false`); demoted entries move down `demote_by` places, or to the bottom.
+`show_review: false`); a demoted entry moves below the next `demote_by` entries that are
+not demoted, or to the bottom.
 The input order is rank, then id, and nothing else is random: the same list and policy
 give the same output."""
 
@@ -36,6 +37,10 @@ DEFAULT_POLICY = Path(__file__).with_name("policies") / "trending.yaml"
 
 class PolicyError(ValueError):
     """The policy cannot be used; the message names the file and the field."""
+
+
+class DuplicateIdsError(ValueError):
+    """Two entries of one list share an id, so the decisions could not be told apart."""
 
 
 class _Strict(BaseModel):
@@ -169,12 +174,9 @@ class Reranker:
 
     def rerank(self, entries: list[Entry], proba: np.ndarray | None = None) -> list[Decision]:
         """Decisions in the new order: the shown list first (by position), then the
-        entries taken off it, in input order. `proba`: scores of the entries' titles in
-        input order, if already computed."""
-        ids = [e.id for e in entries]
-        if len(set(ids)) != len(ids):
-            repeated = sorted({i for i in ids if ids.count(i) > 1})
-            raise ValueError(f"entry ids must be unique; repeated: {', '.join(repeated[:5])}")
+        entries taken off it, by rank and id. `proba`: scores of the entries' titles in
+        input order, if already computed. Raises DuplicateIdsError."""
+        check_unique_ids(entries)
         if proba is None:
             proba = self.bundle.classifier.predict_proba([e.title for e in entries]) if entries else np.zeros((0, len(self.bundle.categories)))
         order = sorted(range(len(entries)), key=lambda i: (entries[i].rank, entries[i].id))
@@ -190,8 +192,7 @@ class Reranker:
         action = [ACTIONS[s] for s in severity]
         shown = [i for i, a in enumerate(action) if a not in ("remove",) and not (a == "review" and not self.policy.show_review)]
         shown = self._demote(shown, action)
-        for cap, matcher in self._caps:
-            shown = self._cap(shown, cap, matcher, proba, action, reasons)
+        shown = self._apply_caps(shown, proba, action, reasons)
         for i in range(len(entries)):  # the deciding reason first
             reasons[i].sort(key=lambda r: -ACTIONS.index(r.action))
         position = {i: p for p, i in enumerate(shown, start=1)}
@@ -199,31 +200,73 @@ class Reranker:
         return [Decision(entries[i], action[i], position.get(i), tuple(reasons[i])) for i in shown + hidden]
 
     def _demote(self, shown: list[int], action: list[str]) -> list[int]:
+        """Each demoted entry moves below the next `demote_by` entries that are not demoted
+        (or to the bottom), so a run of demoted entries moves as a block, in order."""
         by = self.policy.demote_by
         if by is None:
             return [i for i in shown if action[i] != "demote"] + [i for i in shown if action[i] == "demote"]
-        keyed = [(p + by + 0.5 if action[i] == "demote" else p, p, i) for p, i in enumerate(shown)]
+        keyed, passed = [], 0
+        for p, i in enumerate(shown):
+            if action[i] == "demote":
+                keyed.append((passed + by - 0.5, p, i))  # after kept entry number passed + by
+            else:
+                keyed.append((passed, p, i))
+                passed += 1
         return [i for _, _, i in sorted(keyed)]
 
-    @staticmethod
-    def _cap(shown: list[int], cap: Cap, matcher: _Matcher, proba: np.ndarray, action: list[str], reasons: list[list[Reason]]) -> list[int]:
-        matched, best, score = matcher.hits(proba)
-        top, excess, rest = [], [], []
-        count = 0
-        for i in shown:
-            if len(top) < cap.top:
-                if matched[i] and count >= cap.max:
-                    excess.append(i)
-                    continue
-                count += int(matched[i])
-                top.append(i)
-            else:
-                rest.append(i)
-        for i in excess:
-            reasons[i].append(Reason(cap.name, "demote", matcher.categories[best[i]], float(score[i])))
+    def _apply_caps(self, shown: list[int], proba: np.ndarray, action: list[str], reasons: list[list[Reason]]) -> list[int]:
+        """Fill positions in order, all caps at once: an entry that would exceed any cap in
+        its top block waits until the list is past that block, then goes first, in order.
+        When too few other entries remain, the waiting ones follow at the end."""
+        if not self._caps:
+            return shown
+        caps = [(cap, matcher, *matcher.hits(proba)) for cap, matcher in self._caps]
+        counts = [0] * len(caps)
+        placed: list[int] = []
+        waiting: list[tuple[int, int]] = []  # (earliest position, entry)
+
+        def blocking(i: int, position: int) -> list[int]:
+            return [c for c, (cap, _, matched, _, _) in enumerate(caps) if position <= cap.top and matched[i] and counts[c] >= cap.max]
+
+        def place(i: int) -> None:
+            position = len(placed) + 1
+            for c, (cap, _, matched, _, _) in enumerate(caps):
+                if position <= cap.top and matched[i]:
+                    counts[c] += 1
+            placed.append(i)
+
+        stream = iter(shown)
+        while True:
+            ready = next((w for w in waiting if len(placed) + 1 >= w[0] and not blocking(w[1], len(placed) + 1)), None)
+            if ready is not None:
+                waiting.remove(ready)
+                place(ready[1])
+                continue
+            i = next(stream, None)
+            if i is None:
+                break
+            held = blocking(i, len(placed) + 1)
+            if not held:
+                place(i)
+                continue
+            waiting.append((max(caps[c][0].top for c in held) + 1, i))
+            for c in held:
+                cap, matcher, _, best, score = caps[c]
+                reasons[i].append(Reason(cap.name, "demote", matcher.categories[best[i]], float(score[i])))
             if action[i] == "keep":
                 action[i] = "demote"
-        return top + excess + rest
+        return placed + [i for _, i in waiting]
+
+
+def check_unique_ids(entries: list[Entry]) -> None:
+    ids = [e.id for e in entries]
+    if len(set(ids)) != len(ids):
+        seen, repeated = set(), []
+        for ident in ids:
+            if ident in seen and ident not in repeated:
+                repeated.append(ident)
+            seen.add(ident)
+        raise DuplicateIdsError(f"entry ids must be unique; repeated: {', '.join(repeated[:5])}")
 
 
 def parse_policy(text: bytes | str, origin: str = "<policy>") -> Policy:

@@ -105,9 +105,9 @@ class TrendingEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=256, description="Caller's identifier, unique in the list, echoed back.")
-    title: str = Field(min_length=1, description="The trending title. Longer than the limit: 413.")
+    title: str = Field(min_length=1, pattern=r"\S", description="The trending title, not blank. Longer than the limit: 413.")
     rank: JsonInt = Field(ge=1, description="Position on the list as it stands (1 = top); ties are broken by id.")
-    heat: float | None = Field(None, description="Optional heat value, echoed back.")
+    heat: float | None = Field(None, allow_inf_nan=False, description="Optional heat value, echoed back.")
 
 
 class RerankRequest(BaseModel):

@@ -23,8 +23,10 @@ ARCHIVE_FOLDER = "weibo_trending/raw"  # the archive's place under the data dire
 
 @dataclass
 class Archive:
-    """`entries`: one row per (day, title) with its rank where known; `titles`: distinct
-    titles with first/last seen day, days on the list and best (lowest) known rank."""
+    """`entries`: one row per record of a day file, with its rank where known (a day file
+    holds every snapshot of the day's list, so a title can appear several times a day);
+    `titles`: distinct titles with first/last seen day, days on the list and best (lowest)
+    known rank."""
 
     entries: pd.DataFrame
     titles: pd.DataFrame
@@ -43,8 +45,9 @@ def band_rank(url: object) -> int | None:
     return None
 
 
-def day_files(folder: str | Path, date_from: date | None = None, date_to: date | None = None) -> list[tuple[date, Path]]:
-    """The archive's day files in date order, within the dates given."""
+def day_files(folder: str | Path, date_from: date | None = None, date_to: date | None = None, problems: list[str] | None = None) -> list[tuple[date, Path]]:
+    """The archive's day files in date order, within the dates given. A file named like a
+    day that is not a real date (2023-02-30.json) is reported in `problems`, if given."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError("archive folder not found", file=str(folder))
@@ -53,7 +56,12 @@ def day_files(folder: str | Path, date_from: date | None = None, date_to: date |
         m = _DAY_FILE.match(path.name)
         if not m:
             continue
-        day = date.fromisoformat(m.group(1))
+        try:
+            day = date.fromisoformat(m.group(1))
+        except ValueError:
+            if problems is not None:
+                problems.append(f"{path}: skipped, {m.group(1)} is not a date")
+            continue
         if (date_from and day < date_from) or (date_to and day > date_to):
             continue
         found.append((day, path))
@@ -64,7 +72,7 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
     """Read day files; a file that is empty or malformed is reported in `problems` and
     skipped, so one bad day never loses the rest."""
     days, titles, ranks, problems, dropped = [], [], [], [], Counter()
-    files = day_files(folder, date_from, date_to)
+    files = day_files(folder, date_from, date_to, problems)
     for day, path in tqdm(files, disable=not progress, unit="days", desc="reading archive"):
         try:
             records = json.loads(path.read_text("utf-8"))
@@ -77,7 +85,8 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
         if not isinstance(records, list) or not records:
             problems.append(f"{path}: skipped, expected a non-empty JSON list")
             continue
-        for i, rec in enumerate(records, start=1):
+        before = len(titles)
+        for rec in records:
             title = rec.get("title") if isinstance(rec, dict) else None
             if not isinstance(title, str) or not title.strip():
                 dropped["entry without a title"] += 1
@@ -85,6 +94,8 @@ def load_trending_archive(folder: str | Path, date_from: date | None = None, dat
             days.append(day)
             titles.append(title.strip())
             ranks.append(band_rank(rec.get("url")))
+        if len(titles) == before:
+            problems.append(f"{path}: skipped, no entry has a title")
     entries = pd.DataFrame({"day": pd.to_datetime(days), "title": titles, "rank": pd.array(ranks, dtype="Int32")})
     grouped = entries.groupby("title", sort=False)
     distinct = pd.DataFrame(

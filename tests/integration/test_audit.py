@@ -27,6 +27,8 @@ def archive(tmp_path, data_dir):
         shutil.copy(data_dir / "weibo_trending" / "raw" / f"{day}.json", folder / f"{day}.json")
     (folder / "2024-08-03.json").write_text('[{"url": "https://s.weibo.com/weibo?q=x", "title": "半截', "utf-8")
     (folder / "2024-08-04.json").write_text("[]", "utf-8")
+    (folder / "2024-08-05.json").write_text('[{"url": "https://s.weibo.com/weibo?q=x"}, 3]', "utf-8")
+    (folder / "2023-02-30.json").write_text('[{"url": "u", "title": "不存在的一天"}]', "utf-8")
     (folder / "notes.txt").write_text("not a day file", "utf-8")
     return folder
 
@@ -38,9 +40,11 @@ def day_records(folder, day):
 def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, demo_bundle):
     result = run_audit(demo_bundle, archive, n_boot=100, jobs=1)
     s = result.summary
-    assert s["days_read"] == 4 and s["day_files_skipped"] == 2
+    assert s["days_read"] == 4 and s["day_files_skipped"] == 4
     assert any("2024-08-03.json" in p and "not valid JSON" in p for p in result.problems)
     assert any("2024-08-04.json" in p and "non-empty JSON list" in p for p in result.problems)
+    assert any("2024-08-05.json" in p and "no entry has a title" in p for p in result.problems)
+    assert any("2023-02-30.json" in p and "not a date" in p for p in result.problems)
     assert s["entries"] == sum(len(day_records(archive, d)) for d in DAYS)
 
     clf = demo_bundle.classifier
@@ -88,7 +92,7 @@ def test_dates_limit_the_audit(archive, demo_bundle):
     from datetime import date
 
     result = run_audit(demo_bundle, archive, date(2024, 8, 1), date(2024, 8, 31), n_boot=0, jobs=1)
-    assert result.summary["days_read"] == 2 and result.summary["day_files_skipped"] == 2
+    assert result.summary["days_read"] == 2 and result.summary["day_files_skipped"] == 4  # the misnamed file has no date to filter by
     assert result.days["share_low"].isna().all()  # no replicates, no interval
 
 
@@ -109,7 +113,7 @@ def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out"), "--n-boot", "20", "--jobs", "1", "--no-progress"], env={"QINGLANG_DATA_DIR": ""})
     assert r.exit_code == 0, r.output
-    assert "audited 4 days" in r.output and "2 day file(s) skipped" in r.output
+    assert "audited 4 days" in r.output and "4 day file(s) skipped" in r.output
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "2024-01-01.json").write_text("{oops", "utf-8")

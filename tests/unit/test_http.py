@@ -217,3 +217,25 @@ def test_a_bad_policy_stops_the_app_before_it_serves(predictor, tmp_path):
     bad.write_text("name: x\nrules: [{name: a, action: remove, when: {categories: [celeb], profile: auto}}]\n", "utf-8")
     with pytest.raises(PolicyError, match=r"policy .*policy.yaml: field `rules\[0\].when.categories\[0\]`: unknown category 'celeb'"):
         create_app(predictor, HttpSettings(rerank_policy=str(bad)))
+
+
+@pytest.mark.parametrize(
+    "entry, status, code",
+    [
+        ({"id": "x" * 300, "title": "t", "rank": 1}, 422, "invalid_request"),  # an over-long id is not an over-long text
+        ({"id": "a", "title": "   ", "rank": 1}, 422, "invalid_request"),
+        ({"id": "a", "title": "t", "rank": 1, "heat": float("inf")}, 422, "invalid_request"),
+    ],
+)
+def test_rerank_fields_are_checked_like_the_command_line(client, entry, status, code):
+    r = client.post("/v1/trending/rerank", content=json.dumps({"entries": [entry]}).encode(), headers={"content-type": "application/json"})
+    assert r.status_code == status and r.json()["error"]["code"] == code
+
+
+def test_an_error_inside_rerank_is_a_500_not_a_duplicate_id(predictor, monkeypatch):
+    from qinglang.serve.rerank import Reranker
+
+    client = TestClient(create_app(predictor, LIMITS), raise_server_exceptions=False)
+    monkeypatch.setattr(Reranker, "rerank", lambda self, entries, proba=None: (_ for _ in ()).throw(ValueError("boom")))
+    r = rerank_post(client, {"entries": [{"id": "a", "title": "x", "rank": 1}]})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"

@@ -74,3 +74,30 @@ def test_same_seed_same_interval():
     a = MeanProbability().estimate(count_shares(p, np.array([0.5, 0.5]), group, 5, 100, seed=9))
     b = MeanProbability().estimate(count_shares(p, np.array([0.5, 0.5]), group, 5, 100, seed=9))
     assert np.array_equal(a.low, b.low) and np.array_equal(a.high, b.high)
+
+
+def test_rows_of_one_unit_share_a_label_so_repeats_widen_the_interval():
+    rng = np.random.default_rng(6)
+    groups, titles, repeats = 150, 60, 5
+    p_title = rng.beta(1, 3, size=(groups, titles))
+    truth = (rng.random((groups, titles)) < p_title).mean(axis=1)  # each title one label, seen `repeats` times
+    proba = np.repeat(p_title.reshape(-1), repeats)[:, None]
+    group = np.repeat(np.arange(groups), titles * repeats)
+    unit = np.repeat(np.arange(groups * titles), repeats)
+    as_units = MeanProbability().estimate(count_shares(proba, np.array([0.5]), group, groups, 300, seed=1, unit=unit))
+    as_rows = MeanProbability().estimate(count_shares(proba, np.array([0.5]), group, groups, 300, seed=1))
+    covered = ((as_units.low[:, 0] <= truth) & (truth <= as_units.high[:, 0])).mean()
+    assert 0.88 <= covered <= 0.99
+    width_ratio = np.mean((as_units.high - as_units.low) / (as_rows.high - as_rows.low))
+    assert 1.8 < width_ratio < 2.7  # about sqrt(repeats)
+    merged = count_shares(proba, np.array([0.5]), group, groups, 300, seed=1, unit=unit).combine(np.zeros(groups, dtype=int), 1)
+    assert merged.draws.shape == (1, 1, 300) and merged.n[0] == len(proba)
+
+
+def test_a_few_unestimable_replicates_do_not_void_the_adjusted_interval():
+    counts = count_shares(np.array([[1.0]] * 40 + [[0.0]] * 60), np.array([0.5]), np.zeros(100, dtype=int), 1, n_boot=0, seed=0)
+    shaky = AdjustedCount(np.array([0.30]), np.array([0.15]), np.array([20]), np.array([2000]), n_boot=400, seed=0)
+    solid = AdjustedCount(np.array([0.80]), np.array([0.10]), np.array([400]), np.array([2000]), n_boot=400, seed=0)
+    assert np.isnan(shaky.estimate(counts).low[0, 0])  # many replicates below the separation floor
+    est = solid.estimate(counts)
+    assert est.low[0, 0] < est.share[0, 0] < est.high[0, 0]

@@ -186,3 +186,28 @@ def test_cli_reads_a_table_and_names_bad_rows_and_policy_fields(demo_bundle, tmp
     policy.write_text("name: p\nrules: [{name: a, action: hide, when: {categories: [trivial], profile: auto}}]\n", "utf-8")
     r = runner.invoke(app, ["rerank", "--model", str(model), "--input", str(table), "--policy", str(policy)])
     assert r.exit_code == 2 and "field `rules[0].action`" in r.output
+
+
+def test_a_run_of_demoted_entries_moves_down_as_a_block(demo_bundle):
+    reranker = make(demo_bundle, POLICY + "demote_by: 1\n")
+    items = entries(5)
+    proba = scores(demo_bundle, {"e01": {"trivial": 0.7}, "e02": {"trivial": 0.8}}, [e.id for e in items])
+    out = reranker.rerank(items, proba)
+    assert [d.entry.id for d in out] == ["e03", "e01", "e02", "e04", "e05"]
+    assert all(d.position > 1 for d in out if d.action == "demote")
+
+
+def test_every_cap_holds_when_several_apply(demo_bundle):
+    policy = """
+name: two-caps
+caps:
+  - {name: hype, categories: [celebrity_hype], min_score: 0.5, top: 3, max: 1}
+  - {name: no-trivial-on-top, categories: [trivial], min_score: 0.5, top: 3, max: 0}
+"""
+    reranker = make(demo_bundle, policy)
+    ids = ["triv", "c1", "k1", "c2", "c3", "k2"]
+    items = [Entry(i, i, r) for r, i in enumerate(ids, start=1)]
+    proba = scores(demo_bundle, {"triv": {"trivial": 0.9}, "c1": {"celebrity_hype": 0.9}, "c2": {"celebrity_hype": 0.9}, "c3": {"celebrity_hype": 0.9}}, ids)
+    out = reranker.rerank(items, proba)
+    assert [d.entry.id for d in out] == ["c1", "k1", "k2", "triv", "c2", "c3"]
+    assert [d.reasons[0].rule for d in out if d.action == "demote"] == ["no-trivial-on-top", "hype", "hype"]
