@@ -59,6 +59,22 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180.0) -> flo
     raise RuntimeError(f"server not ready after {timeout:.0f} s")
 
 
+def log_tail(path: str, lines: int = 20) -> str:
+    return "".join(Path(path).read_text(errors="replace").splitlines(True)[-lines:])
+
+
+def stop_server(proc: subprocess.Popen) -> bool:
+    """SIGTERM, then SIGKILL after 30 s; True when it had to be killed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+
+
 def body(texts: list[str], start: int) -> dict:
     return {"items": [{"id": str(start + k), "text": t} for k, t in enumerate(texts)]}
 
@@ -180,7 +196,6 @@ def main() -> None:
     log = tempfile.NamedTemporaryFile(prefix="qinglang-bench-serve-", suffix=".log", delete=False)
     cmd = [str(VENV_BIN / "qinglang"), "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    killed = False
     try:
         ready_s = wait_ready(base, proc)
         print(f"server pid {proc.pid} ({args.workers} worker(s)) ready on {base} after {ready_s:.1f} s")
@@ -189,16 +204,10 @@ def main() -> None:
         mem = memory(proc.pid)
         scored = items_scored_metric(httpx2.get(f"{base}/metrics", timeout=10).text)
     except BaseException:
-        print(f"\nserver log tail ({log.name}):\n" + "".join(Path(log.name).read_text(errors="replace").splitlines(True)[-20:]))
+        print(f"\nserver log tail ({log.name}):\n" + log_tail(log.name))
         raise
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            killed = True
+        killed = stop_server(proc)
     Path(log.name).unlink()  # kept only when the run failed
     client_items = warm_items + ol["ok"] + bl["ok"] * BATCH_ITEMS
     peak = max(m["vm_hwm_mb"] for m in mem)

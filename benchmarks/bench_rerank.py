@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx2
 
 from _common import VENV_BIN, machine, parser, percentile_ms, print_table, verdict, write_json
-from bench_http import free_port, wait_ready
+from bench_http import free_port, log_tail, stop_server, wait_ready
 
 TARGET_P99_MS, LIST_SIZE = 20.0, 50
 
@@ -129,15 +129,11 @@ def main() -> None:
         print(f"server ready after {ready_s:.1f} s; {args.rate:g} lists/s for {args.duration:g} s ...")
         http = asyncio.run(run(base, lists, args.rate))
     except BaseException:
-        print(f"\nserver log tail ({log.name}):\n" + "".join(Path(log.name).read_text(errors="replace").splitlines(True)[-20:]))
+        print(f"\nserver log tail ({log.name}):\n" + log_tail(log.name))
         raise
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
+    Path(log.name).unlink()  # kept only when the run failed
     local = in_process(args.model, lists, args.policy)
     ok = http["errors"] == 0 and http["p99_ms"] <= TARGET_P99_MS
     print_table(f"POST /v1/trending/rerank, {LIST_SIZE} entries, open loop at {args.rate:g} req/s", [

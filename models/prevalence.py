@@ -103,8 +103,7 @@ def _label_draws(proba: np.ndarray, group: np.ndarray, n_groups: int, n_boot: in
         raise ValueError(f"unit has shape {unit.shape}, expected ({n_rows},)")
     units, first, unit_code = np.unique(unit, return_index=True, return_inverse=True)
     unit_p = proba[first].astype(np.float32)  # rows of one unit share its probabilities
-    weights = sp.csr_matrix((np.ones(n_rows, dtype=np.float32), (group, unit_code)), shape=(n_groups, len(units)))
-    weights = weights.tocsc()
+    weights = sp.csc_matrix((np.ones(n_rows, dtype=np.float32), (group, unit_code)), shape=(n_groups, len(units)))
     rng = np.random.default_rng(seed)
     total = np.zeros((n_groups, k * n_boot), dtype=np.float64)
     for lo in range(0, len(units), _UNITS_PER_CHUNK):
@@ -169,13 +168,11 @@ class AdjustedCount:
         tpr, fpr, n_pos, n_neg = (np.full(len(fits), np.nan) for _ in range(4))
         for j, fit in enumerate(fits):
             point = fit.operating_points.get(profile)
-            if not fit.trained or not point or not np.isfinite(point["threshold"]):
+            if not fit.trained or not point or not np.isfinite(point["threshold"]) or fit.n_known <= fit.n_positive:
                 continue
             tp = point["recall"] * fit.n_positive
             precision = point["precision"]
             fp = tp * (1 - precision) / precision if precision and np.isfinite(precision) else np.nan
-            if fit.n_known <= fit.n_positive:
-                continue
             tpr[j], fpr[j] = point["recall"], fp / (fit.n_known - fit.n_positive)
             n_pos[j], n_neg[j] = fit.n_positive, fit.n_known - fit.n_positive
         return cls(tpr, fpr, n_pos, n_neg, n_boot=n_boot, seed=seed)

@@ -207,6 +207,7 @@ def _standout_days(days: pd.DataFrame, entries: pd.DataFrame, day_code: np.ndarr
     out = []
     whole = days[days["scope"] == "all"]
     position = {d: i for i, d in enumerate(pd.DatetimeIndex(day_values).date)}
+    titles = entries["title"].to_numpy()
     for j, key in enumerate(bundle.categories):
         series = whole[whole["category"] == key].set_index("day")["share"]
         if series.isna().all():
@@ -221,11 +222,11 @@ def _standout_days(days: pd.DataFrame, entries: pd.DataFrame, day_code: np.ndarr
             day = stamp.date()
             rows = np.flatnonzero(day_code == position[day])
             ranked = rows[np.argsort(-proba[rows, j], kind="stable")]
-            _, first = np.unique(entries["title"].to_numpy()[ranked], return_index=True)
+            _, first = np.unique(titles[ranked], return_index=True)
             top = ranked[np.sort(first)[:3]]  # the three best-scoring distinct titles
             out.append({
                 "day": day, "category": key, "share": float(series[stamp]), "usual": float(median[stamp]), "z": float(score),
-                "top_titles": " | ".join(f"{entries['title'].iat[r]} ({proba[r, j]:.2f})" for r in top),
+                "top_titles": " | ".join(f"{titles[r]} ({proba[r, j]:.2f})" for r in top),
             })
     columns = ["day", "category", "share", "usual", "z", "top_titles"]
     return pd.DataFrame(out, columns=columns).sort_values(["category", "z"], ascending=[True, False], kind="stable").reset_index(drop=True)
@@ -282,25 +283,14 @@ def _check_unseen_dev(bundle: ModelBundle) -> None:
         raise DataError("this model was fitted on the dev split, so the check against labels would not be honest; audit without --data-dir")
 
 
-def write_tables(result: AuditResult, out_dir: Path) -> list[Path]:
+def write_tables(result: AuditResult, out_dir: Path) -> None:
     """The per-day table as Parquet and CSV, and the other tables as CSV."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    days = result.days.assign(day=pd.to_datetime(result.days["day"]))
-    for path, frame in (
-        (out_dir / "days.parquet", days), (out_dir / "days.csv", result.days), (out_dir / "months.csv", result.months),
-        (out_dir / "groups_by_month.csv", result.groups), (out_dir / "top_titles.csv", result.top_titles),
-        (out_dir / "standout_days.csv", result.standout),
-    ):
-        if path.suffix == ".parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
-        written.append(path)
-    if result.label_check is not None:
-        result.label_check.to_csv(out_dir / "label_check.csv", index=False)
-        written.append(out_dir / "label_check.csv")
+    result.days.assign(day=pd.to_datetime(result.days["day"])).to_parquet(out_dir / "days.parquet", index=False)
+    tables = {"days": result.days, "months": result.months, "groups_by_month": result.groups, "top_titles": result.top_titles,
+              "standout_days": result.standout, "label_check": result.label_check}
+    for name, frame in tables.items():
+        if frame is not None:
+            frame.to_csv(out_dir / f"{name}.csv", index=False)
     (out_dir / "skipped_day_files.txt").write_text("".join(f"{p}\n" for p in result.problems), "utf-8")
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, ensure_ascii=False), "utf-8")
-    written += [out_dir / "skipped_day_files.txt", out_dir / "summary.json"]
-    return written

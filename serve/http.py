@@ -26,6 +26,7 @@ from qinglang.serve.metrics import ServiceMetrics
 from qinglang.serve.predictor import Predictor
 from qinglang.serve.settings import HttpSettings
 from qinglang.serve.schemas import (
+    NOT_BLANK,
     CategoryOut,
     ErrorResponse,
     Health,
@@ -69,7 +70,7 @@ def create_app(predictor: Predictor, settings: HttpSettings | None = None) -> Fa
     reranker = Reranker.from_file(settings.rerank_policy, predictor.bundle)  # a bad policy fails here, before serving
     limited_entry = create_model(
         "TrendingEntry", __base__=TrendingEntry,
-        title=(str, Field(min_length=1, max_length=settings.max_text_chars, pattern=r"\S", description="The trending title, not blank.")),
+        title=(str, Field(min_length=1, max_length=settings.max_text_chars, pattern=NOT_BLANK, description="The trending title, not blank.")),
     )
     rerank_model = create_model(
         "RerankRequest", __base__=RerankRequest,

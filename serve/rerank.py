@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from qinglang.data.errors import DataError
 from qinglang.models.bundle import ModelBundle
+from qinglang.serve.schemas import TrendingEntry
 
 ACTIONS = ("keep", "demote", "review", "remove")  # in increasing severity
 DEFAULT_POLICY = Path(__file__).with_name("policies") / "trending.yaml"
@@ -292,8 +293,9 @@ def _field_path(loc: tuple) -> str:
 
 
 def entries_from_records(records: object, origin: str = "<input>") -> list[Entry]:
-    """Entries from a list of mappings with id, title, rank and optional heat; an invalid
-    record is an error naming its 1-based position and field, never a silent skip."""
+    """Entries from a list of mappings with id, title, rank and optional heat, checked by
+    the same schema as the HTTP API (numeric ids, common in files, are taken as text); an
+    invalid record is an error naming its 1-based position and field, never a silent skip."""
     if isinstance(records, dict) and "entries" in records:
         records = records["entries"]
     if not isinstance(records, list):
@@ -302,23 +304,14 @@ def entries_from_records(records: object, origin: str = "<input>") -> list[Entry
     for n, rec in enumerate(records, start=1):
         if not isinstance(rec, dict):
             raise DataError(f"entry is a {type(rec).__name__}, not an object with id, title, rank", file=origin, row=n)
-        unknown = sorted(set(rec) - {"id", "title", "rank", "heat"})
-        if unknown:
-            raise DataError(f"unknown field(s) {unknown}; an entry has id, title, rank and optional heat", file=origin, row=n)
-        ident, title, rank, heat = rec.get("id"), rec.get("title"), rec.get("rank"), rec.get("heat")
-        if isinstance(ident, (int, np.integer)) and not isinstance(ident, bool):
-            ident = str(ident)
-        if not isinstance(ident, str) or not ident:
-            raise DataError("field `id` must be a non-empty string", file=origin, row=n)
-        if not isinstance(title, str) or not title.strip():
-            raise DataError("field `title` must be a non-empty string", file=origin, row=n)
-        if isinstance(rank, float) and rank.is_integer():
-            rank = int(rank)
-        if not isinstance(rank, (int, np.integer)) or isinstance(rank, bool) or rank < 1:
-            raise DataError(f"field `rank` must be an integer of at least 1, got {rank!r}", file=origin, row=n)
-        if heat is not None and (isinstance(heat, bool) or not isinstance(heat, (int, float, np.number)) or not np.isfinite(heat)):
-            raise DataError(f"field `heat` must be a finite number or absent, got {heat!r}", file=origin, row=n)
-        out.append(Entry(ident, title, int(rank), None if heat is None else float(heat)))
+        if isinstance(rec.get("id"), int) and not isinstance(rec["id"], bool):
+            rec = {**rec, "id": str(rec["id"])}
+        try:
+            entry = TrendingEntry.model_validate(rec)
+        except ValidationError as exc:
+            problems = "; ".join(f"field `{_field_path(e['loc'])}`: {e['msg']}" for e in exc.errors()[:3])
+            raise DataError(problems, file=origin, row=n) from None
+        out.append(Entry(entry.id, entry.title, entry.rank, entry.heat))
     return out
 
 
