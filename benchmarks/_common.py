@@ -24,8 +24,17 @@ def default_data_dir() -> Path:
 def parser(description: str, model: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     if model:
-        p.add_argument("--model", required=True, help="Model folder (holding qinglang-model.pkl.gz) or any model URI the CLI accepts.")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="Datasets folder (default: $QINGLANG_DATA_DIR, else ../shared/datasets from the repo root).")
+        p.add_argument(
+            "--model",
+            required=True,
+            help="Model folder (holding qinglang-model.pkl.gz) or any model URI the CLI accepts.",
+        )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="Datasets folder (default: $QINGLANG_DATA_DIR, else ../shared/datasets from the repo root).",
+    )
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="Also write the figures here as JSON.")
     return p
 
@@ -57,11 +66,17 @@ def machine() -> dict:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    return {"host": platform.node(), "python": platform.python_version(), "cpus_available": cpus, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpus_available": cpus,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def print_table(title: str, rows: list[tuple[str, object]]) -> None:
     """Two-column table; floats get thousands separators and sensible precision."""
+
     def fmt(v: object) -> str:
         if isinstance(v, float):
             return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from _common import REPO_ROOT, parser, write_json
 
 DEFAULT = REPO_ROOT / "training" / "configs" / "default.yaml"
@@ -39,9 +38,13 @@ EXPERIMENTS: dict[str, list[tuple[str, object]]] = {
     "online_violence_C1": [("model.categories.online_violence.C", 1.0)],
     "chars_1_4": [("features.char_ngrams", [1, 4])],
     "words_1_3": [("features.word_ngrams", [1, 3])],
-    "celebrity_self_training": [("model.categories.celebrity_hype", {"self_training": {"n_positive": 15000, "weight": 0.3}})],
+    "celebrity_self_training": [
+        ("model.categories.celebrity_hype", {"self_training": {"n_positive": 15000, "weight": 0.3}})
+    ],
     "archive_words": [("features.archive_words", {"min_count": 20, "max_words": 20000})],
-    "online_violence_without_roles": [("model.categories.online_violence.fit_sources", ["cold", "toxicn", "chineseharm"])],
+    "online_violence_without_roles": [
+        ("model.categories.online_violence.fit_sources", ["cold", "toxicn", "chineseharm"])
+    ],
     "online_violence_cold_toxicn": [("model.categories.online_violence.fit_sources", ["cold", "toxicn"])],
     "online_violence_C4": [("model.categories.online_violence.C", 4.0)],
     "no_sublinear_tf": [("features.sublinear_tf", False)],
@@ -73,8 +76,12 @@ def figures(out_dir: Path) -> dict:
     cold = dev[(dev["source"] == "cold") & (dev["category"] == "online_violence")].iloc[0]
     return {
         "cold_dev_online_violence": {k: float(cold[k]) for k in ("accuracy", "macro_f1_2class", "average_precision")},
-        "dev_ap_all_sources": {r.category: float(r.average_precision) for r in dev[dev["source"] == "all"].itertuples()},
-        "dev_ap_trending": {r.category: float(r.average_precision) for r in dev[dev["source"] == "weibo_trending_labeled"].itertuples()},
+        "dev_ap_all_sources": {
+            r.category: float(r.average_precision) for r in dev[dev["source"] == "all"].itertuples()
+        },
+        "dev_ap_trending": {
+            r.category: float(r.average_precision) for r in dev[dev["source"] == "weibo_trending_labeled"].itertuples()
+        },
     }
 
 
@@ -88,10 +95,12 @@ def markdown(results: dict) -> str:
     head = "| experiment | COLD dev acc | " + " | ".join(cats) + " |"
     lines = [head, "|" + "---|" * (len(cats) + 2)]
     for name, r in done.items():
+
         def cell(value: float | None, ref: float | None) -> str:
             if value is None:
                 return "–"
             return f"{value:.3f}" if base is None or name == "base" or ref is None else f"{value - ref:+.3f}"
+
         acc = r["cold_dev_online_violence"]["accuracy"]
         row = [cell(acc, base and base["cold_dev_online_violence"]["accuracy"])]
         row += [cell(r["dev_ap_all_sources"].get(c), base and base["dev_ap_all_sources"].get(c)) for c in cats]
@@ -103,7 +112,9 @@ def main() -> None:
     p = parser(__doc__, model=False)
     p.add_argument("--only", default=None, help="Comma-separated experiment names (default: all).")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "ablation", help="Run folders go here.")
-    p.add_argument("--table", type=Path, default=None, help="Only print the Markdown table of this earlier --json file.")
+    p.add_argument(
+        "--table", type=Path, default=None, help="Only print the Markdown table of this earlier --json file."
+    )
     args = p.parse_args()
     if args.table:
         print(markdown(json.loads(args.table.read_text("utf-8"))))
@@ -119,8 +130,17 @@ def main() -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as f:
             yaml.safe_dump(changed(base, EXPERIMENTS[name]), f, allow_unicode=True, sort_keys=False)
         started = time.perf_counter()
-        cmd = [str(REPO_ROOT / ".venv" / "bin" / "qinglang"), "train", "--config", f.name, "--data-dir", str(args.data_dir),
-               "--out", str(out_dir), "--no-register"]
+        cmd = [
+            str(REPO_ROOT / ".venv" / "bin" / "qinglang"),
+            "train",
+            "--config",
+            f.name,
+            "--data-dir",
+            str(args.data_dir),
+            "--out",
+            str(out_dir),
+            "--no-register",
+        ]
         done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
         Path(f.name).unlink()
         if done.returncode != 0:
@@ -130,9 +150,12 @@ def main() -> None:
         results[name] = {"changes": EXPERIMENTS[name], "seconds": time.perf_counter() - started, **figures(out_dir)}
         r = results[name]
         cold, trend = r["cold_dev_online_violence"], r["dev_ap_trending"]
-        print(f"{name:<28} COLD dev acc {cold['accuracy']:.4f} macro-F1 {cold['macro_f1_2class']:.4f} AP {cold['average_precision']:.4f}"
-              f" | trending AP celebrity {trend.get('celebrity_hype', float('nan')):.3f} trivial {trend.get('trivial', float('nan')):.3f}"
-              f" | {r['seconds']:.0f} s", flush=True)
+        print(
+            f"{name:<28} COLD dev acc {cold['accuracy']:.4f} macro-F1 {cold['macro_f1_2class']:.4f} AP {cold['average_precision']:.4f}"
+            f" | trending AP celebrity {trend.get('celebrity_hype', float('nan')):.3f} trivial {trend.get('trivial', float('nan')):.3f}"
+            f" | {r['seconds']:.0f} s",
+            flush=True,
+        )
         write_json(args.json, results)
     print("\nDev AP per category (all sources) and COLD dev accuracy; rows other than base: change against base\n")
     print(markdown(results))

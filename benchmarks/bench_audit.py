@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from _common import VENV_BIN, machine, parser, print_table, verdict, write_json
 
 TARGET_S, TARGET_POINTS = 90.0, 3.0
@@ -32,8 +31,21 @@ def main() -> None:
     args = p.parse_args()
 
     archive = args.data_dir / "weibo_trending" / "raw"
-    cmd = [str(VENV_BIN / "qinglang"), "audit", "--archive", str(archive), "--model", args.model, "--out", str(args.out),
-           "--data-dir", str(args.data_dir), "--estimator", args.estimator, "--no-progress"]
+    cmd = [
+        str(VENV_BIN / "qinglang"),
+        "audit",
+        "--archive",
+        str(archive),
+        "--model",
+        args.model,
+        "--out",
+        str(args.out),
+        "--data-dir",
+        str(args.data_dir),
+        "--estimator",
+        args.estimator,
+        "--no-progress",
+    ]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -52,10 +64,25 @@ def main() -> None:
         (f"<= {TARGET_S:g} s", verdict(seconds <= TARGET_S)),
     ]
     for key in CHECKED:
-        rows.append((f"{key}: labeled / estimated / error", f"{100 * check.at[key, 'labeled_share']:.1f}% / {100 * check.at[key, args.estimator]:.1f}% / {errors[key]:.1f} points ({verdict(errors[key] <= TARGET_POINTS)})"))
+        rows.append(
+            (
+                f"{key}: labeled / estimated / error",
+                f"{100 * check.at[key, 'labeled_share']:.1f}% / {100 * check.at[key, args.estimator]:.1f}% / {errors[key]:.1f} points ({verdict(errors[key] <= TARGET_POINTS)})",
+            )
+        )
     print_table(f"qinglang audit of the whole archive ({args.estimator})", rows)
-    write_json(args.json, {"machine": machine(), "model": args.model, "seconds": seconds, "summary": summary, "label_check_points": errors,
-                           "target_time_met": seconds <= TARGET_S, "target_share_met": {k: v <= TARGET_POINTS for k, v in errors.items()}})
+    write_json(
+        args.json,
+        {
+            "machine": machine(),
+            "model": args.model,
+            "seconds": seconds,
+            "summary": summary,
+            "label_check_points": errors,
+            "target_time_met": seconds <= TARGET_S,
+            "target_share_met": {k: v <= TARGET_POINTS for k, v in errors.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

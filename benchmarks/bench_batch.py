@@ -13,6 +13,7 @@ Target: ≤ 60 s wall clock to score the whole archive (~400k titles) on 2 cores
     .venv/bin/python benchmarks/bench_batch.py --model /tmp/qlw/full2 [--jobs 2] [--json out.json]
 """
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pyarrow.parquet as pq
-
 from _common import VENV_BIN, archive_titles, machine, parser, print_table, verdict, write_json
 
 TARGET_S = 60.0
@@ -33,10 +33,8 @@ GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 def tree_rss_mb(root: psutil.Process) -> float:
     total = 0
     for proc in [root, *root.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-        except psutil.Error:
-            pass
     return total / 2**20
 
 
@@ -52,11 +50,26 @@ def main() -> None:
         pd.DataFrame({"text": titles}).to_csv(src, index=False)
         write_s = time.perf_counter() - started
 
-        cmd = [str(VENV_BIN / "qinglang"), "score", "--model", args.model, "--input", str(src), "--output", str(out),
-               "--text-column", "text", "--jobs", str(args.jobs), "--no-progress"]
+        cmd = [
+            str(VENV_BIN / "qinglang"),
+            "score",
+            "--model",
+            args.model,
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--text-column",
+            "text",
+            "--jobs",
+            str(args.jobs),
+            "--no-progress",
+        ]
         if GNU_TIME:
             cmd = [GNU_TIME, "-v", *cmd]
-        print(f"{len(titles):,} titles loaded in {load_s:.1f} s, CSV ({src.stat().st_size / 2**20:.0f} MB) written in {write_s:.1f} s")
+        print(
+            f"{len(titles):,} titles loaded in {load_s:.1f} s, CSV ({src.stat().st_size / 2**20:.0f} MB) written in {write_s:.1f} s"
+        )
         print("running:", " ".join(cmd))
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,27 +88,48 @@ def main() -> None:
         out_mb = out.stat().st_size / 2**20
 
     figures = {
-        "machine": machine(), "model": args.model, "jobs": args.jobs, "rows_in": len(titles), "rows_out": out_rows,
-        "rows_match": out_rows == len(titles), "texts_in_input_order": same_order,
-        "load_archive_s": load_s, "write_csv_s": write_s, "score_s": score_s, "rows_per_s": len(titles) / score_s,
-        "total_s": load_s + write_s + score_s, "output_mb": out_mb,
-        "peak_rss_largest_process_mb": peak_single, "peak_rss_process_tree_sum_mb": peak_tree,
-        "cli_output": stdout.strip(), "target_s": TARGET_S, "target_met": score_s <= TARGET_S,
+        "machine": machine(),
+        "model": args.model,
+        "jobs": args.jobs,
+        "rows_in": len(titles),
+        "rows_out": out_rows,
+        "rows_match": out_rows == len(titles),
+        "texts_in_input_order": same_order,
+        "load_archive_s": load_s,
+        "write_csv_s": write_s,
+        "score_s": score_s,
+        "rows_per_s": len(titles) / score_s,
+        "total_s": load_s + write_s + score_s,
+        "output_mb": out_mb,
+        "peak_rss_largest_process_mb": peak_single,
+        "peak_rss_process_tree_sum_mb": peak_tree,
+        "cli_output": stdout.strip(),
+        "target_s": TARGET_S,
+        "target_met": score_s <= TARGET_S,
     }
     print(stdout.strip())
-    print_table(f"Batch scoring: whole archive, qinglang score --jobs {args.jobs}", [
-        ("load archive (s)", load_s),
-        ("write CSV (s)", write_s),
-        ("qinglang score wall clock (s)", score_s),
-        ("rows/s (scoring)", figures["rows_per_s"]),
-        ("load + write + score (s)", figures["total_s"]),
-        ("rows in / rows out", f"{len(titles):,} / {out_rows:,} ({'match' if figures['rows_match'] else 'MISMATCH'})"),
-        ("output texts in input order", same_order),
-        ("Parquet output (MB)", out_mb),
-        ("peak RSS, largest process (MB, time -v)", "n/a (no /usr/bin/time)" if peak_single is None else peak_single),
-        ("peak RSS, sum over process tree (MB)", peak_tree),
-        (f"target scoring ≤ {TARGET_S:g} s", verdict(figures["target_met"])),
-    ])
+    print_table(
+        f"Batch scoring: whole archive, qinglang score --jobs {args.jobs}",
+        [
+            ("load archive (s)", load_s),
+            ("write CSV (s)", write_s),
+            ("qinglang score wall clock (s)", score_s),
+            ("rows/s (scoring)", figures["rows_per_s"]),
+            ("load + write + score (s)", figures["total_s"]),
+            (
+                "rows in / rows out",
+                f"{len(titles):,} / {out_rows:,} ({'match' if figures['rows_match'] else 'MISMATCH'})",
+            ),
+            ("output texts in input order", same_order),
+            ("Parquet output (MB)", out_mb),
+            (
+                "peak RSS, largest process (MB, time -v)",
+                "n/a (no /usr/bin/time)" if peak_single is None else peak_single,
+            ),
+            ("peak RSS, sum over process tree (MB)", peak_tree),
+            (f"target scoring ≤ {TARGET_S:g} s", verdict(figures["target_met"])),
+        ],
+    )
     write_json(args.json, figures)
 
 

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import httpx2
 import psutil
-
 from _common import VENV_BIN, archive_titles, machine, parser, percentile_ms, print_table, verdict, write_json
 
 TARGET_P99_MS, TARGET_BATCH, TARGET_RSS_MB = 20.0, 3000.0, 500.0
@@ -106,12 +105,18 @@ async def open_loop(client: httpx2.AsyncClient, titles: list[str], rate: float, 
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
     return {
-        "requests": total, "ok": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
-        "achieved_rps": total / elapsed, "elapsed_s": elapsed,
+        "requests": total,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "achieved_rps": total / elapsed,
+        "elapsed_s": elapsed,
         **{f"p{q}_ms": percentile_ms(latencies, q) for q in (50, 90, 99)},
         "max_ms": max(latencies) * 1000 if latencies else float("nan"),
-        "send_late_p50_ms": percentile_ms(lateness, 50), "send_late_p99_ms": percentile_ms(lateness, 99),
-        "send_late_max_ms": max(lateness) * 1000, "client_cpu_pct": 100 * (time.process_time() - cpu0) / elapsed,
+        "send_late_p50_ms": percentile_ms(lateness, 50),
+        "send_late_p99_ms": percentile_ms(lateness, 99),
+        "send_late_max_ms": max(lateness) * 1000,
+        "client_cpu_pct": 100 * (time.process_time() - cpu0) / elapsed,
     }
 
 
@@ -126,7 +131,7 @@ async def closed_loop(client: httpx2.AsyncClient, titles: list[str], concurrency
             start = (b * BATCH_ITEMS) % (len(titles) - BATCH_ITEMS)
             sent = time.perf_counter()
             try:
-                r = await client.post("/v1/moderate", json=body(titles[start:start + BATCH_ITEMS], start))
+                r = await client.post("/v1/moderate", json=body(titles[start : start + BATCH_ITEMS], start))
                 if r.status_code == 200 and len(r.json()["items"]) == BATCH_ITEMS:
                     latencies.append(time.perf_counter() - sent)
                 else:
@@ -137,9 +142,14 @@ async def closed_loop(client: httpx2.AsyncClient, titles: list[str], concurrency
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
     return {
-        "requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
-        "items_per_s": len(latencies) * BATCH_ITEMS / elapsed, "elapsed_s": elapsed,
-        "p50_ms": percentile_ms(latencies, 50), "p99_ms": percentile_ms(latencies, 99),
+        "requests": len(latencies) + len(errors),
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "items_per_s": len(latencies) * BATCH_ITEMS / elapsed,
+        "elapsed_s": elapsed,
+        "p50_ms": percentile_ms(latencies, 50),
+        "p99_ms": percentile_ms(latencies, 99),
         "client_cpu_pct": 100 * (time.process_time() - cpu0) / elapsed,
     }
 
@@ -155,7 +165,14 @@ def memory(pid: int) -> list[dict]:
         except (OSError, psutil.Error):
             continue
         kb = {k: int(v) for k, v in re.findall(r"^(VmHWM|VmRSS):\s+(\d+) kB", status, re.M)}
-        out.append({"pid": proc.pid, "cmd": cmd, "vm_hwm_mb": kb.get("VmHWM", 0) / 1024, "vm_rss_mb": kb.get("VmRSS", 0) / 1024})
+        out.append(
+            {
+                "pid": proc.pid,
+                "cmd": cmd,
+                "vm_hwm_mb": kb.get("VmHWM", 0) / 1024,
+                "vm_rss_mb": kb.get("VmRSS", 0) / 1024,
+            }
+        )
     return out
 
 
@@ -170,7 +187,7 @@ async def run(base: str, titles: list[str], args) -> tuple[dict, dict, int]:
         for i in range(50):
             await client.post("/v1/moderate", json=body([warm[i]], i))
         for i in range(3):
-            await client.post("/v1/moderate", json=body(warm[100 + i * BATCH_ITEMS:100 + (i + 1) * BATCH_ITEMS], i))
+            await client.post("/v1/moderate", json=body(warm[100 + i * BATCH_ITEMS : 100 + (i + 1) * BATCH_ITEMS], i))
         warm_items = 50 + 3 * BATCH_ITEMS
         n_open = int(args.rate * args.duration)
         ol = await open_loop(client, titles[:n_open], args.rate, args.duration)
@@ -194,12 +211,25 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile(prefix="qinglang-bench-serve-", suffix=".log", delete=False)
-    cmd = [str(VENV_BIN / "qinglang"), "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+    cmd = [
+        str(VENV_BIN / "qinglang"),
+        "serve",
+        "--model",
+        args.model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         ready_s = wait_ready(base, proc)
         print(f"server pid {proc.pid} ({args.workers} worker(s)) ready on {base} after {ready_s:.1f} s")
-        print(f"running: open loop {args.rate:g} req/s for {args.duration:g} s, then batches of {BATCH_ITEMS} x{args.batch_concurrency} for {args.batch_duration:g} s ...")
+        print(
+            f"running: open loop {args.rate:g} req/s for {args.duration:g} s, then batches of {BATCH_ITEMS} x{args.batch_concurrency} for {args.batch_duration:g} s ..."
+        )
         ol, bl, warm_items = asyncio.run(run(base, titles, args))
         mem = memory(proc.pid)
         scored = items_scored_metric(httpx2.get(f"{base}/metrics", timeout=10).text)
@@ -212,11 +242,22 @@ def main() -> None:
     client_items = warm_items + ol["ok"] + bl["ok"] * BATCH_ITEMS
     peak = max(m["vm_hwm_mb"] for m in mem)
     figures = {
-        "machine": machine(), "model": args.model, "workers": args.workers, "server_ready_s": ready_s,
+        "machine": machine(),
+        "model": args.model,
+        "workers": args.workers,
+        "server_ready_s": ready_s,
         "open_loop": {"rate": args.rate, "duration_s": args.duration, **ol},
-        "batch": {"items_per_request": BATCH_ITEMS, "concurrency": args.batch_concurrency, "duration_s": args.batch_duration, **bl},
-        "memory": mem, "metrics_items_scored_total": scored, "client_items_scored": client_items,
-        "server_exit_code": proc.returncode, "server_killed": killed,
+        "batch": {
+            "items_per_request": BATCH_ITEMS,
+            "concurrency": args.batch_concurrency,
+            "duration_s": args.batch_duration,
+            **bl,
+        },
+        "memory": mem,
+        "metrics_items_scored_total": scored,
+        "client_items_scored": client_items,
+        "server_exit_code": proc.returncode,
+        "server_killed": killed,
         "targets_met": {
             "open_loop_p99": ol["p99_ms"] <= TARGET_P99_MS and ol["errors"] == 0 and ol["ok"] == ol["requests"],
             "batch_items_per_s": bl["items_per_s"] >= TARGET_BATCH and bl["errors"] == 0,
@@ -224,33 +265,62 @@ def main() -> None:
         },
     }
     met = figures["targets_met"]
-    print("\nCAVEAT: the load generator shares this machine's "
-          f"{figures['machine']['cpus_available']} core(s) with the server; figures are pessimistic for the server alone.")
-    print_table(f"(a) open loop: 1 item/request, {args.rate:g} req/s for {args.duration:g} s", [
-        ("requests sent / ok / errors", f"{ol['requests']:,} / {ol['ok']:,} / {ol['errors']:,} {' '.join(ol['error_kinds'])}".rstrip()),
-        ("achieved rate (req/s)", ol["achieved_rps"]),
-        ("latency p50 / p90 / p99 / max (ms)", f"{ol['p50_ms']:.2f} / {ol['p90_ms']:.2f} / {ol['p99_ms']:.2f} / {ol['max_ms']:.2f}"),
-        ("send lateness p50 / p99 / max (ms)", f"{ol['send_late_p50_ms']:.2f} / {ol['send_late_p99_ms']:.2f} / {ol['send_late_max_ms']:.2f}"),
-        ("load generator CPU (% of one core)", ol["client_cpu_pct"]),
-        (f"target p99 ≤ {TARGET_P99_MS:g} ms, 0 errors", verdict(met["open_loop_p99"])),
-    ])
-    print_table(f"(b) batch: {BATCH_ITEMS} items/request, {args.batch_concurrency} in flight for {args.batch_duration:g} s", [
-        ("requests ok / errors", f"{bl['ok']:,} / {bl['errors']:,} {' '.join(bl['error_kinds'])}".rstrip()),
-        ("throughput (items/s)", bl["items_per_s"]),
-        ("request latency p50 / p99 (ms)", f"{bl['p50_ms']:.1f} / {bl['p99_ms']:.1f}"),
-        ("load generator CPU (% of one core)", bl["client_cpu_pct"]),
-        (f"target ≥ {TARGET_BATCH:,.0f} items/s", verdict(met["batch_items_per_s"])),
-    ])
-    print_table("(c) server memory at the end (MB)", [
-        *((f"pid {m['pid']} {m['cmd'][-40:]}", f"VmHWM {m['vm_hwm_mb']:.0f}  VmRSS {m['vm_rss_mb']:.0f}") for m in mem),
-        ("sum over processes", f"VmHWM {sum(m['vm_hwm_mb'] for m in mem):.0f}  VmRSS {sum(m['vm_rss_mb'] for m in mem):.0f}"),
-        (f"target ≤ {TARGET_RSS_MB:g} MB per process", verdict(met["rss"])),
-    ])
-    print_table("(d) /metrics", [
-        ("qinglang_items_scored_total", scored),
-        ("items the client got 200s for (incl. warm-up)", client_items),
-        ("server stop", f"{'KILLED after 30 s' if killed else 'exited on SIGTERM'} (exit code {proc.returncode})"),
-    ])
+    print(
+        "\nCAVEAT: the load generator shares this machine's "
+        f"{figures['machine']['cpus_available']} core(s) with the server; figures are pessimistic for the server alone."
+    )
+    print_table(
+        f"(a) open loop: 1 item/request, {args.rate:g} req/s for {args.duration:g} s",
+        [
+            (
+                "requests sent / ok / errors",
+                f"{ol['requests']:,} / {ol['ok']:,} / {ol['errors']:,} {' '.join(ol['error_kinds'])}".rstrip(),
+            ),
+            ("achieved rate (req/s)", ol["achieved_rps"]),
+            (
+                "latency p50 / p90 / p99 / max (ms)",
+                f"{ol['p50_ms']:.2f} / {ol['p90_ms']:.2f} / {ol['p99_ms']:.2f} / {ol['max_ms']:.2f}",
+            ),
+            (
+                "send lateness p50 / p99 / max (ms)",
+                f"{ol['send_late_p50_ms']:.2f} / {ol['send_late_p99_ms']:.2f} / {ol['send_late_max_ms']:.2f}",
+            ),
+            ("load generator CPU (% of one core)", ol["client_cpu_pct"]),
+            (f"target p99 ≤ {TARGET_P99_MS:g} ms, 0 errors", verdict(met["open_loop_p99"])),
+        ],
+    )
+    print_table(
+        f"(b) batch: {BATCH_ITEMS} items/request, {args.batch_concurrency} in flight for {args.batch_duration:g} s",
+        [
+            ("requests ok / errors", f"{bl['ok']:,} / {bl['errors']:,} {' '.join(bl['error_kinds'])}".rstrip()),
+            ("throughput (items/s)", bl["items_per_s"]),
+            ("request latency p50 / p99 (ms)", f"{bl['p50_ms']:.1f} / {bl['p99_ms']:.1f}"),
+            ("load generator CPU (% of one core)", bl["client_cpu_pct"]),
+            (f"target ≥ {TARGET_BATCH:,.0f} items/s", verdict(met["batch_items_per_s"])),
+        ],
+    )
+    print_table(
+        "(c) server memory at the end (MB)",
+        [
+            *(
+                (f"pid {m['pid']} {m['cmd'][-40:]}", f"VmHWM {m['vm_hwm_mb']:.0f}  VmRSS {m['vm_rss_mb']:.0f}")
+                for m in mem
+            ),
+            (
+                "sum over processes",
+                f"VmHWM {sum(m['vm_hwm_mb'] for m in mem):.0f}  VmRSS {sum(m['vm_rss_mb'] for m in mem):.0f}",
+            ),
+            (f"target ≤ {TARGET_RSS_MB:g} MB per process", verdict(met["rss"])),
+        ],
+    )
+    print_table(
+        "(d) /metrics",
+        [
+            ("qinglang_items_scored_total", scored),
+            ("items the client got 200s for (incl. warm-up)", client_items),
+            ("server stop", f"{'KILLED after 30 s' if killed else 'exited on SIGTERM'} (exit code {proc.returncode})"),
+        ],
+    )
     write_json(args.json, figures)
 
 

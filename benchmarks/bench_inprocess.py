@@ -30,7 +30,7 @@ BATCH = 1000
 def per_second(fn, texts: list[str], batch: int) -> float:
     started = time.perf_counter()
     for i in range(0, len(texts), batch):
-        fn(texts[i:i + batch])
+        fn(texts[i : i + batch])
     return len(texts) / (time.perf_counter() - started)
 
 
@@ -41,8 +41,10 @@ def main() -> None:
     args = p.parse_args()
 
     titles, load_s = archive_titles(args.data_dir)
-    texts = titles[:args.n]
-    print(f"{len(titles):,} distinct archive titles loaded in {load_s:.1f} s; using {len(texts):,}, pinned to CPU {CPU}")
+    texts = titles[: args.n]
+    print(
+        f"{len(titles):,} distinct archive titles loaded in {load_s:.1f} s; using {len(texts):,}, pinned to CPU {CPU}"
+    )
 
     import jieba
 
@@ -62,7 +64,7 @@ def main() -> None:
 
     calls = []
     single_started = time.perf_counter()
-    for t in texts[:args.single]:
+    for t in texts[: args.single]:
         t0 = time.perf_counter()
         predictor.scores([t])
         calls.append(time.perf_counter() - t0)
@@ -77,22 +79,35 @@ def main() -> None:
     jieba_rate = len(texts) / (time.perf_counter() - started)
 
     figures = {
-        "machine": machine(), "cpu": CPU, "n": len(texts), "batch": BATCH, "model": args.model, "model_load_s": model_s,
-        "scores_batch_titles_per_s": batch_rate, "predict_batch_titles_per_s": predict_rate,
-        "single_calls": len(calls), "single_titles_per_s": single_rate,
-        "single_p50_ms": percentile_ms(calls, 50), "single_p99_ms": percentile_ms(calls, 99),
-        "jieba_lcut_titles_per_s": jieba_rate, "target_titles_per_s": TARGET, "target_met": batch_rate >= TARGET,
+        "machine": machine(),
+        "cpu": CPU,
+        "n": len(texts),
+        "batch": BATCH,
+        "model": args.model,
+        "model_load_s": model_s,
+        "scores_batch_titles_per_s": batch_rate,
+        "predict_batch_titles_per_s": predict_rate,
+        "single_calls": len(calls),
+        "single_titles_per_s": single_rate,
+        "single_p50_ms": percentile_ms(calls, 50),
+        "single_p99_ms": percentile_ms(calls, 99),
+        "jieba_lcut_titles_per_s": jieba_rate,
+        "target_titles_per_s": TARGET,
+        "target_met": batch_rate >= TARGET,
     }
-    print_table(f"In-process scoring, one core (CPU {CPU}), {len(texts):,} titles", [
-        ("model load (s)", model_s),
-        (f"(a) scores, batches of {BATCH} (titles/s)", batch_rate),
-        (f"(b) predict, batches of {BATCH} (titles/s)", predict_rate),
-        (f"(c) scores, 1 title/call x {len(calls):,} (titles/s)", single_rate),
-        ("    per-call p50 (ms)", figures["single_p50_ms"]),
-        ("    per-call p99 (ms)", figures["single_p99_ms"]),
-        ("(d) jieba.lcut alone (titles/s)", jieba_rate),
-        (f"target (a) ≥ {TARGET:,.0f} titles/s", verdict(figures["target_met"])),
-    ])
+    print_table(
+        f"In-process scoring, one core (CPU {CPU}), {len(texts):,} titles",
+        [
+            ("model load (s)", model_s),
+            (f"(a) scores, batches of {BATCH} (titles/s)", batch_rate),
+            (f"(b) predict, batches of {BATCH} (titles/s)", predict_rate),
+            (f"(c) scores, 1 title/call x {len(calls):,} (titles/s)", single_rate),
+            ("    per-call p50 (ms)", figures["single_p50_ms"]),
+            ("    per-call p99 (ms)", figures["single_p99_ms"]),
+            ("(d) jieba.lcut alone (titles/s)", jieba_rate),
+            (f"target (a) ≥ {TARGET:,.0f} titles/s", verdict(figures["target_met"])),
+        ],
+    )
     write_json(args.json, figures)
 
 

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import httpx2
-
 from _common import VENV_BIN, machine, parser, percentile_ms, print_table, verdict, write_json
 from bench_http import free_port, log_tail, stop_server, wait_ready
 
@@ -47,7 +46,13 @@ def day_lists(data_dir: Path, n: int) -> list[list[dict]]:
             if not title or title in seen:
                 continue
             seen.add(title)
-            entries.append({"id": hashlib.sha1(title.encode()).hexdigest()[:12], "title": title, "rank": band_rank(rec.get("url")) or i})
+            entries.append(
+                {
+                    "id": hashlib.sha1(title.encode()).hexdigest()[:12],
+                    "title": title,
+                    "rank": band_rank(rec.get("url")) or i,
+                }
+            )
             if len(entries) == LIST_SIZE:
                 lists.append(entries)
                 break
@@ -63,7 +68,11 @@ async def open_loop(client: httpx2.AsyncClient, lists: list[list[dict]], rate: f
         sent = time.perf_counter()
         try:
             r = await client.post("/v1/trending/rerank", json={"entries": lists[i]})
-            ok = r.status_code == 200 and len(r.json()["entries"]) == LIST_SIZE and all(e["action"] for e in r.json()["entries"])
+            ok = (
+                r.status_code == 200
+                and len(r.json()["entries"]) == LIST_SIZE
+                and all(e["action"] for e in r.json()["entries"])
+            )
             if not ok:
                 errors.append(f"HTTP {r.status_code}")
                 return
@@ -80,8 +89,12 @@ async def open_loop(client: httpx2.AsyncClient, lists: list[list[dict]], rate: f
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
     return {
-        "requests": len(lists), "ok": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
-        "achieved_rps": len(lists) / elapsed, **{f"p{q}_ms": percentile_ms(latencies, q) for q in (50, 90, 99)},
+        "requests": len(lists),
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "achieved_rps": len(lists) / elapsed,
+        **{f"p{q}_ms": percentile_ms(latencies, q) for q in (50, 90, 99)},
         "max_ms": max(latencies) * 1000 if latencies else float("nan"),
     }
 
@@ -94,8 +107,8 @@ async def run(base: str, lists: list[list[dict]], rate: float) -> dict:
 
 
 def in_process(model: str, lists: list[list[dict]], policy: str | None) -> dict:
-    from qinglang.serve.loading import load_bundle
-    from qinglang.serve.rerank import Reranker, entries_from_records
+    from qinglang.models.registry import load_bundle
+    from qinglang.trending.rerank import Reranker, entries_from_records
 
     bundle = load_bundle(model).warm_up()
     reranker = Reranker.from_file(policy, bundle)
@@ -136,14 +149,34 @@ def main() -> None:
     Path(log.name).unlink()  # kept only when the run failed
     local = in_process(args.model, lists, args.policy)
     ok = http["errors"] == 0 and http["p99_ms"] <= TARGET_P99_MS
-    print_table(f"POST /v1/trending/rerank, {LIST_SIZE} entries, open loop at {args.rate:g} req/s", [
-        ("requests / ok / errors", f"{http['requests']} / {http['ok']} / {http['errors']} {http['error_kinds'] or ''}"),
-        ("achieved req/s", http["achieved_rps"]),
-        ("p50 / p90 / p99 / max ms", f"{http['p50_ms']:.1f} / {http['p90_ms']:.1f} / {http['p99_ms']:.1f} / {http['max_ms']:.1f}"),
-        (f"p99 <= {TARGET_P99_MS:g} ms, 0 errors", verdict(ok)),
-        ("in-process rerank p50 / p99 ms", f"{local['p50_ms']:.2f} / {local['p99_ms']:.2f}"),
-    ])
-    write_json(args.json, {"machine": machine(), "model": args.model, "rate": args.rate, "duration": args.duration, "http": http, "in_process": local, "target_met": ok})
+    print_table(
+        f"POST /v1/trending/rerank, {LIST_SIZE} entries, open loop at {args.rate:g} req/s",
+        [
+            (
+                "requests / ok / errors",
+                f"{http['requests']} / {http['ok']} / {http['errors']} {http['error_kinds'] or ''}",
+            ),
+            ("achieved req/s", http["achieved_rps"]),
+            (
+                "p50 / p90 / p99 / max ms",
+                f"{http['p50_ms']:.1f} / {http['p90_ms']:.1f} / {http['p99_ms']:.1f} / {http['max_ms']:.1f}",
+            ),
+            (f"p99 <= {TARGET_P99_MS:g} ms, 0 errors", verdict(ok)),
+            ("in-process rerank p50 / p99 ms", f"{local['p50_ms']:.2f} / {local['p99_ms']:.2f}"),
+        ],
+    )
+    write_json(
+        args.json,
+        {
+            "machine": machine(),
+            "model": args.model,
+            "rate": args.rate,
+            "duration": args.duration,
+            "http": http,
+            "in_process": local,
+            "target_met": ok,
+        },
+    )
 
 
 if __name__ == "__main__":

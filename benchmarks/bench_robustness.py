@@ -53,8 +53,24 @@ CATEGORY = "online_violence"
 SEPARATORS = [" ", "*", "·", "|", "_", "/", "."]
 EMOJI = ["😀", "😂", "🙂", "🌸", "🐶", "👍", "🔥", "❤️", "✨", "🤣", "😅", "🙄"]
 COMMON_INSULTS = [
-    "傻逼", "脑残", "智障", "垃圾", "废物", "弱智", "白痴", "贱人", "婊子", "畜生", "你妈", "他妈",
-    "去死", "蠢货", "人渣", "杂种", "黑鬼", "死全家",
+    "傻逼",
+    "脑残",
+    "智障",
+    "垃圾",
+    "废物",
+    "弱智",
+    "白痴",
+    "贱人",
+    "婊子",
+    "畜生",
+    "你妈",
+    "他妈",
+    "去死",
+    "蠢货",
+    "人渣",
+    "杂种",
+    "黑鬼",
+    "死全家",
 ]
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _ALL_CJK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
@@ -151,7 +167,7 @@ class Perturber:
             if len(readings) != len(word):
                 return word
             out = []
-            for ch, py in zip(word, readings):
+            for ch, py in zip(word, readings, strict=False):
                 options = [c for c in self._homophones.get(py, []) if c != ch][:5]
                 out.append(rng.choice(options) if options else ch)
             return "".join(out)
@@ -159,7 +175,9 @@ class Perturber:
         return self._each_insult(text, one)
 
     def emoji(self, text: str, rng: random.Random) -> str:
-        return self._each_insult(text, lambda w: "".join(ch + (rng.choice(EMOJI) if k < len(w) - 1 else "") for k, ch in enumerate(w)))
+        return self._each_insult(
+            text, lambda w: "".join(ch + (rng.choice(EMOJI) if k < len(w) - 1 else "") for k, ch in enumerate(w))
+        )
 
     def apply(self, name: str, texts: list[str]) -> list[str]:
         fn = getattr(self, name)
@@ -211,13 +229,13 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
     rows = []
     for name in ("pinyin_initials", "pinyin_full", "homophones"):
         perturbed = perturber.apply(name, texts)
-        ch = np.array([a != b for a, b in zip(texts, perturbed)])
+        ch = np.array([a != b for a, b in zip(texts, perturbed, strict=True)])
         row = {"transformation": name, "changed": int(ch.sum())}
         for label, phonetic in (("own_map", own), ("map_without_these_words", map_a)):
             normalizer.phonetic = phonetic
             clf._compiled = compile_features(clf.vectorizer_)
-            base = predictor.scores([t for t, c in zip(texts, ch) if c], args.profile)[1][:, j]
-            flags = predictor.scores([t for t, c in zip(perturbed, ch) if c], args.profile)[1][:, j]
+            base = predictor.scores([t for t, c in zip(texts, ch, strict=True) if c], args.profile)[1][:, j]
+            flags = predictor.scores([t for t, c in zip(perturbed, ch, strict=True) if c], args.profile)[1][:, j]
             row[f"{label}_drop_points"] = 100 * (recall(base) - recall(flags))
         rows.append(row)
     normalizer.phonetic = own
@@ -226,7 +244,9 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
     print(f"\n{title}\n{'-' * len(title)}")
     print(f"  {'transformation':<16} {'changed':>7}   {'own map':>8}   {'map without these words':>24}")
     for r in rows:
-        print(f"  {r['transformation']:<16} {r['changed']:>7,}   {r['own_map_drop_points']:>8.1f}   {r['map_without_these_words_drop_points']:>24.1f}")
+        print(
+            f"  {r['transformation']:<16} {r['changed']:>7,}   {r['own_map_drop_points']:>8.1f}   {r['map_without_these_words_drop_points']:>24.1f}"
+        )
     return rows
 
 
@@ -249,20 +269,31 @@ def main() -> None:
     insults = insult_words(args.data_dir)
     perturber = Perturber(insults, args.seed)
     perturbed = {name: perturber.apply(name, texts) for name in TRANSFORMS}
-    changed = {name: np.array([a != b for a, b in zip(texts, perturbed[name])]) for name in TRANSFORMS}
+    changed = {name: np.array([a != b for a, b in zip(texts, perturbed[name], strict=True)]) for name in TRANSFORMS}
     found = [set(perturber.insults_in(t)) for t in texts]
-    print(f"{len(texts):,} COLD test offensive texts, {len(insults):,} insult words; perturbed in {time.perf_counter() - started:.1f} s")
+    print(
+        f"{len(texts):,} COLD test offensive texts, {len(insults):,} insult words; perturbed in {time.perf_counter() - started:.1f} s"
+    )
 
     predictor = Predictor.load(args.model)
     j = predictor.categories.index(CATEGORY)
     trained_with = trained_with_deobfuscation(predictor)
     mapped = phonetic_terms(predictor)
     uncovered = np.array([bool(words - mapped) for words in found])
-    print(f"the model's phonetic map covers {len(mapped):,} lexicon terms; {int(uncovered.sum()):,} texts hold an insult word outside it")
+    print(
+        f"the model's phonetic map covers {len(mapped):,} lexicon terms; {int(uncovered.sum()):,} texts hold an insult word outside it"
+    )
     figures = {
-        "machine": machine(), "model": args.model, "seed": args.seed, "profile": args.profile or predictor.profiles[0],
-        "category": CATEGORY, "n_texts": len(texts), "n_insult_words": len(insults), "target_points": TARGET_POINTS,
-        "trained_with_deobfuscation": trained_with, "runs": {},
+        "machine": machine(),
+        "model": args.model,
+        "seed": args.seed,
+        "profile": args.profile or predictor.profiles[0],
+        "category": CATEGORY,
+        "n_texts": len(texts),
+        "n_insult_words": len(insults),
+        "target_points": TARGET_POINTS,
+        "trained_with_deobfuscation": trained_with,
+        "runs": {},
     }
     for on in (True, False):
         set_deobfuscation(predictor, on)
@@ -273,24 +304,31 @@ def main() -> None:
             flags = predictor.scores(perturbed[name], args.profile)[1][:, j]
             ch = changed[name]
             row = {
-                "transformation": name, "changed": int(ch.sum()),
-                "recall_original": recall(base), "recall_perturbed": recall(flags),
-                "changed_recall_original": recall(base[ch]), "changed_recall_perturbed": recall(flags[ch]),
+                "transformation": name,
+                "changed": int(ch.sum()),
+                "recall_original": recall(base),
+                "recall_perturbed": recall(flags),
+                "changed_recall_original": recall(base[ch]),
+                "changed_recall_perturbed": recall(flags[ch]),
             }
             row["drop_points"] = 100 * (row["recall_original"] - row["recall_perturbed"])
             row["changed_drop_points"] = 100 * (row["changed_recall_original"] - row["changed_recall_perturbed"])
             row["within_target"] = bool(row["drop_points"] <= TARGET_POINTS)
             outside = ch & uncovered
             row["changed_outside_map"] = int(outside.sum())
-            row["outside_map_drop_points"] = 100 * (recall(base[outside]) - recall(flags[outside])) if outside.any() else None
+            row["outside_map_drop_points"] = (
+                100 * (recall(base[outside]) - recall(flags[outside])) if outside.any() else None
+            )
             lost = Counter(w for k in np.flatnonzero((base == 1) & (flags == 0)) for w in found[k])
             row["insult_words_in_lost_flags"] = dict(lost.most_common(10))
             rows.append(row)
         figures["runs"][label] = {"rows": rows}
         title = f"De-obfuscation {label.upper()} (model trained with it: {'yes' if trained_with else 'no'}), {CATEGORY} recall, profile {figures['profile']}"
         print(f"\n{title}\n{'-' * len(title)}")
-        head = (f"  {'transformation':<16} {'changed':>7}  {'orig':>6} {'pert':>6} {'drop':>6}   {'changed only: orig':>18} {'pert':>6} {'drop':>6}"
-                f"   {'word outside map: n':>19} {'drop':>6}   ≤{TARGET_POINTS:g} pts")
+        head = (
+            f"  {'transformation':<16} {'changed':>7}  {'orig':>6} {'pert':>6} {'drop':>6}   {'changed only: orig':>18} {'pert':>6} {'drop':>6}"
+            f"   {'word outside map: n':>19} {'drop':>6}   ≤{TARGET_POINTS:g} pts"
+        )
         print(head)
         for r in rows:
             outside = "-" if r["outside_map_drop_points"] is None else f"{r['outside_map_drop_points']:.1f}"

@@ -26,9 +26,9 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from qinglang.serve.loading import load_bundle
-    from qinglang.serve.scoring import score_file
-    from qinglang.serve.spark import score_parquet
+    from qinglang.batch.scoring import ScoreRequest, score_file
+    from qinglang.batch.spark import score_parquet
+    from qinglang.models.registry import load_bundle
 
     titles, load_seconds = archive_titles(args.data_dir, shuffle_seed=None)
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,7 +38,7 @@ def main() -> None:
 
         started = time.perf_counter()
         bundle = load_bundle(args.model)
-        summary = score_file(bundle, src, tmp / "local.parquet", "text", progress=False, jobs=2)
+        summary = score_file(bundle, ScoreRequest(src, tmp / "local.parquet", "text", progress=False, jobs=2))
         local_seconds = time.perf_counter() - started
 
         spark_summary = score_parquet(args.model, str(src), str(tmp / "spark"), master=args.master)
@@ -49,13 +49,27 @@ def main() -> None:
     scores = [c for c in local.columns if c.startswith("score_")]
     same_rows = len(spark) == len(local) == len(titles) and (spark["row"].to_numpy() == local["row"].to_numpy()).all()
     flag_mismatches = int(sum((spark[c].to_numpy() != local[c].to_numpy()).sum() for c in flags)) if same_rows else -1
-    score_gap = max(float(np.nanmax(np.abs(spark[c].to_numpy(float) - local[c].to_numpy(float)), initial=0.0)) for c in scores) if same_rows else float("nan")
+    score_gap = (
+        max(float(np.nanmax(np.abs(spark[c].to_numpy(float) - local[c].to_numpy(float)), initial=0.0)) for c in scores)
+        if same_rows
+        else float("nan")
+    )
     figures = {
-        "machine": machine(), "model": args.model, "master": args.master, "rows": len(titles), "archive_load_seconds": load_seconds,
-        "in_process_seconds": local_seconds, "in_process_jobs": summary.jobs, "spark_seconds": spark_summary.seconds,
-        "same_rows": bool(same_rows), "flag_mismatches": flag_mismatches, "max_score_difference": score_gap,
+        "machine": machine(),
+        "model": args.model,
+        "master": args.master,
+        "rows": len(titles),
+        "archive_load_seconds": load_seconds,
+        "in_process_seconds": local_seconds,
+        "in_process_jobs": summary.jobs,
+        "spark_seconds": spark_summary.seconds,
+        "same_rows": bool(same_rows),
+        "flag_mismatches": flag_mismatches,
+        "max_score_difference": score_gap,
     }
-    title = f"Whole archive, {len(titles):,} distinct titles: Spark ({args.master}) vs in-process (qinglang score --jobs 2)"
+    title = (
+        f"Whole archive, {len(titles):,} distinct titles: Spark ({args.master}) vs in-process (qinglang score --jobs 2)"
+    )
     print(f"{title}\n{'-' * len(title)}")
     print(f"  in-process wall clock incl. model load (s)   {local_seconds:.1f}")
     print(f"  Spark wall clock incl. session, model (s)    {spark_summary.seconds:.1f}")

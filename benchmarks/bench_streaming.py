@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from _common import REPO_ROOT, VENV_BIN, machine, parser, verdict, write_json
 
 TARGET_RSS_GB, TARGET_POINTS = 2.0, 2.0
@@ -30,7 +29,11 @@ def cold_test(metrics_csv: Path) -> dict:
 
     m = pd.read_csv(metrics_csv)
     r = m[(m["split"] == "test") & (m["source"] == "cold") & (m["category"] == "online_violence")].iloc[0]
-    return {"accuracy": float(r["accuracy"]), "macro_f1": float(r["macro_f1_2class"]), "average_precision": float(r["average_precision"])}
+    return {
+        "accuracy": float(r["accuracy"]),
+        "macro_f1": float(r["macro_f1_2class"]),
+        "average_precision": float(r["average_precision"]),
+    }
 
 
 def main() -> None:
@@ -60,9 +63,22 @@ def main() -> None:
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
         started = time.perf_counter()
         proc = subprocess.run(
-            ["/usr/bin/time", "-v", str(VENV_BIN / "qinglang"), "train", "--config", str(tmp / "config.yaml"),
-             "--data-dir", str(args.data_dir), "--out", str(tmp / "run"), "--no-register"],
-            cwd=REPO_ROOT, capture_output=True, text=True,
+            [
+                "/usr/bin/time",
+                "-v",
+                str(VENV_BIN / "qinglang"),
+                "train",
+                "--config",
+                str(tmp / "config.yaml"),
+                "--data-dir",
+                str(args.data_dir),
+                "--out",
+                str(tmp / "run"),
+                "--no-register",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
         )
         seconds = time.perf_counter() - started
         if proc.returncode != 0:
@@ -71,12 +87,22 @@ def main() -> None:
         streamed = cold_test(tmp / "run" / "metrics.csv")
     reference = cold_test(args.reference)
     gap = {k: 100 * (reference[k] - streamed[k]) for k in reference}
-    figures = {"machine": machine(), "rows_streamed": rows, "copies": args.times, "seconds": seconds, "peak_rss_gb": peak_gb,
-               "cold_test_streaming": streamed, "cold_test_in_memory": reference, "gap_points": gap}
+    figures = {
+        "machine": machine(),
+        "rows_streamed": rows,
+        "copies": args.times,
+        "seconds": seconds,
+        "peak_rss_gb": peak_gb,
+        "cold_test_streaming": streamed,
+        "cold_test_in_memory": reference,
+        "gap_points": gap,
+    }
     title = f"Out-of-core training on {args.times} x the corpora's fit rows ({rows:,} rows)"
     print(f"{title}\n{'-' * len(title)}")
     print(f"  wall clock (s)                              {seconds:.0f}")
-    print(f"  peak RSS (GiB)                              {peak_gb:.2f}   ≤ {TARGET_RSS_GB:g}: {verdict(peak_gb <= TARGET_RSS_GB)}")
+    print(
+        f"  peak RSS (GiB)                              {peak_gb:.2f}   ≤ {TARGET_RSS_GB:g}: {verdict(peak_gb <= TARGET_RSS_GB)}"
+    )
     for k in reference:
         print(f"  COLD test {k:<18} streaming {streamed[k]:.3f}  in-memory {reference[k]:.3f}  gap {gap[k]:+.1f} pts")
     ok = gap["accuracy"] <= TARGET_POINTS and gap["macro_f1"] <= TARGET_POINTS

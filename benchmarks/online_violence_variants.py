@@ -45,8 +45,8 @@ def main() -> None:
     from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
     from qinglang.models.keyword import KeywordBaseline
     from qinglang.models.multilabel import NBScaler
+    from qinglang.models.registry import configure_tracking
     from qinglang.training.config import load_config
-    from qinglang.training.tracking import configure_tracking
     from qinglang.training.train import assemble
 
     config, taxonomy = load_config(None), load_taxonomy(None)
@@ -60,7 +60,9 @@ def main() -> None:
     N, Nd = nb.transform(X), nb.transform(Xd)
 
     def lr(C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=config.seed)
+        return LogisticRegression(
+            C=C, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=config.seed
+        )
 
     scores = {}
     scores["default"] = lr(2.0).fit(N, y).decision_function(Nd)
@@ -70,7 +72,9 @@ def main() -> None:
     j = taxonomy.keys.index(KEY)
     keyword = KeywordBaseline.from_taxonomy(taxonomy, args.data_dir)
     hit, hit_d = (np.nan_to_num(keyword.predict_proba(f["text"])[:, j])[:, None] for f in (fit, dev))
-    scores["lexicon_hit"] = lr(2.0).fit(sp.hstack([N, hit]).tocsr(), y).decision_function(sp.hstack([Nd, hit_d]).tocsr())
+    scores["lexicon_hit"] = (
+        lr(2.0).fit(sp.hstack([N, hit]).tocsr(), y).decision_function(sp.hstack([Nd, hit_d]).tocsr())
+    )
 
     sources = sorted(fit["source"].unique())
 

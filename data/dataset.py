@@ -141,17 +141,23 @@ def build_dataset(
         if max_rows_per_source:
             native.frame = sample_rows(native.frame, max_rows_per_source)
         frames.append(to_canonical(native, taxonomy))
-        reports[name] = SourceReport([str(f) for f in native.files], rows_read, dict(native.dropped), list(native.notes))
+        reports[name] = SourceReport(
+            [str(f) for f in native.files], rows_read, dict(native.dropped), list(native.notes)
+        )
     for spec in files:
         frame, dropped = read_labeled_file(spec.path, taxonomy, source=spec.source, text_column=spec.text_column)
         if max_rows_per_source:
             frame = sample_rows(frame, max_rows_per_source)
         frames.append(frame)
         for source in frame["source"].unique():
-            reports[source] = SourceReport([str(spec.path)], int((frame["source"] == source).sum()) + sum(dropped.values()), dict(dropped))
+            reports[source] = SourceReport(
+                [str(spec.path)], int((frame["source"] == source).sum()) + sum(dropped.values()), dict(dropped)
+            )
     if not frames:
         raise DataError("no data: configure at least one corpus or labeled file")
-    table, conflicts, examples, merged_away = _merge(pd.concat(frames, ignore_index=True), taxonomy.keys, dev_fraction, test_fraction)
+    table, conflicts, examples, merged_away = _merge(
+        pd.concat(frames, ignore_index=True), taxonomy.keys, dev_fraction, test_fraction
+    )
     for name, rep in reports.items():
         rep.rows_kept = int((table["source"] == name).sum())
     for name, n in merged_away.items():

@@ -45,7 +45,9 @@ def validate_canonical(frame: pd.DataFrame, taxonomy: Taxonomy) -> None:
         raise DataError(f"canonical table lacks columns {missing}")
     bad_split = ~frame["split"].isin(SPLITS)
     if bad_split.any():
-        raise DataError(f"split must be one of {SPLITS}; found {sorted(frame.loc[bad_split, 'split'].astype(str).unique())}")
+        raise DataError(
+            f"split must be one of {SPLITS}; found {sorted(frame.loc[bad_split, 'split'].astype(str).unique())}"
+        )
     for key in taxonomy.keys:
         values = set(frame[key].dropna().unique().tolist())
         if not values <= {0, 1}:

@@ -3,10 +3,11 @@ and serving so no category list is ever typed twice."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -72,7 +73,7 @@ class Taxonomy:
         }
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], origin: str = "taxonomy") -> "Taxonomy":
+    def from_dict(cls, raw: Mapping[str, Any], origin: str = "taxonomy") -> Taxonomy:
         # Imported here: the loaders package imports this module, so a top-level import is circular.
         from qinglang.data.loaders.lexicons import LEXICONS
 

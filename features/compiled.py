@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,7 +55,12 @@ class CompiledFeatures:
     runs in NumPy, over the whole batch (`rows`) or one text at a time (`dot`)."""
 
     def __init__(
-        self, max_chars: int, blocks: list[_Block], idf: np.ndarray, deobfuscate: bool = False, phonetic: PhoneticMap | None = None
+        self,
+        max_chars: int,
+        blocks: list[_Block],
+        idf: np.ndarray,
+        deobfuscate: bool = False,
+        phonetic: PhoneticMap | None = None,
     ) -> None:
         self.max_chars = max_chars
         self.deobfuscate = deobfuscate
@@ -146,7 +151,12 @@ def compile_features(vectorizer: object) -> CompiledFeatures | None:
         return None
     blocks, idf, offset = [], [], 0
     for _, tfidf in union.transformer_list:
-        if type(tfidf) is not TfidfVectorizer or tfidf.norm not in ("l2", None) or tfidf.strip_accents or tfidf.lowercase:
+        if (
+            type(tfidf) is not TfidfVectorizer
+            or tfidf.norm not in ("l2", None)
+            or tfidf.strip_accents
+            or tfidf.lowercase
+        ):
             return None
         vocabulary = tfidf.vocabulary_
         blocks.append(

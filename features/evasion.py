@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import yaml
 
@@ -146,15 +146,21 @@ class Table:
                 raise ValueError(f"evasion table: {key!r} maps to {word!r}, which is not all Chinese characters")
             for other in {**self.latin, **self.cjk}:
                 if other in word:
-                    raise ValueError(f"evasion table: the word {word!r} contains the form {other!r}, so normalising twice would differ")
+                    raise ValueError(
+                        f"evasion table: the word {word!r} contains the form {other!r}, so normalising twice would differ"
+                    )
         for key in self.latin:
             if not _LATIN_KEY.match(key):
-                raise ValueError(f"evasion table: latin form {key!r} is not lower-case letters (single spaces between syllables)")
+                raise ValueError(
+                    f"evasion table: latin form {key!r} is not lower-case letters (single spaces between syllables)"
+                )
         for key in self.cjk:
             if not _CJK_CHAR.match(key[0]):
                 raise ValueError(f"evasion table: cjk form {key!r} must start with a Chinese character")
             if key.translate(_translation()) != key:
-                raise ValueError(f"evasion table: cjk form {key!r} is not in simplified characters (it is matched after conversion)")
+                raise ValueError(
+                    f"evasion table: cjk form {key!r} is not in simplified characters (it is matched after conversion)"
+                )
         both = set(self.not_mapped) & (set(self.latin) | set(self.cjk))
         if both:
             raise ValueError(f"evasion table: {sorted(both)} both mapped and listed as not_mapped")

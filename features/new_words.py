@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from itertools import count as counter
-from typing import Iterable
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 # Function characters that glue onto names in titles (有多, 岁女, 的原因, 日新增, 例确诊): a
@@ -57,7 +57,9 @@ def mine_new_words(
                 for i in range(len(run) - n + 1):
                     counts[run[i : i + n]] += 1
     candidates = {
-        w: c for w, c in counts.items() if c >= min_count and w not in known and w[0] not in bad_edges and w[-1] not in bad_edges
+        w: c
+        for w, c in counts.items()
+        if c >= min_count and w not in known and w[0] not in bad_edges and w[-1] not in bad_edges
     }
     edges = counter()  # each text edge is a neighbour of its own
     for text in unique:

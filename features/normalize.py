@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -51,13 +51,17 @@ from qinglang.features.phonetic import PhoneticMap
 
 URL_TOKEN = " xurl "
 MENTION_TOKEN = " xuser "
-_URL = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？、]+|\b[a-z0-9.-]+\.(?:com|cn|net|org)(?:/[^\s\u4e00-\u9fff]*)?", re.I)
+_URL = re.compile(
+    r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？、]+|\b[a-z0-9.-]+\.(?:com|cn|net|org)(?:/[^\s\u4e00-\u9fff]*)?", re.I
+)
 _MENTION = re.compile(r"@[^\s@:：,，。!！?？、]{1,30}")
 _REPEAT = re.compile(r"(.)\1{3,}", re.S)
 _SPACE = re.compile(r"\s+")
 
 
-def normalize_text(text: str, max_chars: int = 2000, deobfuscate: bool = True, phonetic: PhoneticMap | None = None) -> str:
+def normalize_text(
+    text: str, max_chars: int = 2000, deobfuscate: bool = True, phonetic: PhoneticMap | None = None
+) -> str:
     """Steps 1-7 above; `deobfuscate=False` skips step 5 (what models trained before it
     existed were fitted with), `phonetic` adds step 5e."""
     if not isinstance(text, str):

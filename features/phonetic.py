@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from qinglang.features.evasion import deobfuscate, latin_patterns, map_latin, table
 
@@ -103,7 +103,9 @@ class PhoneticMap:
 
     def _joined_to_neighbours(self, text: str, start: int, end: int) -> bool:
         words = self.edge_words
-        return (start > 0 and text[start - 1 : start + 1] in words) or (end < len(text) and text[end - 1 : end + 1] in words)
+        return (start > 0 and text[start - 1 : start + 1] in words) or (
+            end < len(text) and text[end - 1 : end + 1] in words
+        )
 
     def _rewrite_once(self, text: str) -> str:
         runs = self.homophone_runs(text)
@@ -136,7 +138,7 @@ class PhoneticMap:
         dictionary: Mapping[str, int],
         normalize,
         max_ordinary_hits: int = 2,
-    ) -> "PhoneticMap":
+    ) -> PhoneticMap:
         """`terms`: the lexicon; `ordinary`: texts of ordinary use (already normalised);
         `dictionary`: jieba's word → frequency; `normalize`: the text normalisation the
         terms go through first (so a term is in the form the map will meet). Needs pypinyin."""
@@ -178,7 +180,8 @@ class PhoneticMap:
         for text in ordinary:
             token_hits.update(set(_LATIN_TOKEN.findall(text)))
         latin = {
-            form: term for form, term in latin.items()
+            form: term
+            for form, term in latin.items()
             if form not in curated.latin and form not in curated.not_mapped and token_hits[form] <= max_ordinary_hits
         }
 

@@ -14,8 +14,8 @@ import re
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
     warnings.simplefilter("ignore")
@@ -63,7 +63,7 @@ class JiebaTokenizer:
         self.hmm = hmm
 
     @classmethod
-    def from_user_dict(cls, path: str | Path | None, hmm: bool = True) -> "JiebaTokenizer":
+    def from_user_dict(cls, path: str | Path | None, hmm: bool = True) -> JiebaTokenizer:
         return cls(read_user_dict(path) if path else (), hmm=hmm)
 
     def _key(self) -> tuple:
@@ -92,7 +92,7 @@ class JiebaTokenizer:
         """Those words with their counts in jieba's dictionary."""
         return {w: f for w, f in self._jieba().FREQ.items() if f > 0}
 
-    def warm_up(self) -> "JiebaTokenizer":
+    def warm_up(self) -> JiebaTokenizer:
         self._jieba()
         return self
 

@@ -28,7 +28,9 @@ class FeatureSettings:
     deobfuscate: bool = True  # normalisation step 5 (features/normalize.py)
 
 
-def build_vectorizer(settings: FeatureSettings, tokenizer: JiebaTokenizer, phonetic: PhoneticMap | None = None) -> Pipeline:
+def build_vectorizer(
+    settings: FeatureSettings, tokenizer: JiebaTokenizer, phonetic: PhoneticMap | None = None
+) -> Pipeline:
     """`phonetic`: the lexicon's pinyin and homophone spellings, undone in normalisation."""
     common = dict(min_df=settings.min_df, sublinear_tf=settings.sublinear_tf, lowercase=False, dtype=np.float32)
     word = TfidfVectorizer(

@@ -7,12 +7,12 @@ for this model; the C unpickler does not. Like any pickle, load only models you 
 
 from __future__ import annotations
 
+import gzip
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gzip
-import pickle
 import numpy as np
 import pandas as pd
 
@@ -61,7 +61,7 @@ class ModelBundle:
             data[f"flag_{key}"] = flags[:, j]
         return pd.DataFrame(data)
 
-    def warm_up(self) -> "ModelBundle":
+    def warm_up(self) -> ModelBundle:
         """Load the jieba dictionary and run one prediction so the first request is fast."""
         self.classifier.predict_proba(["预热"])
         return self
@@ -74,7 +74,7 @@ class ModelBundle:
         return path
 
     @staticmethod
-    def load(path: str | Path) -> "ModelBundle":
+    def load(path: str | Path) -> ModelBundle:
         path = Path(path)
         if path.is_dir():
             path = path / BUNDLE_FILE

@@ -44,14 +44,17 @@ def drivers(classifier: MultiCategoryClassifier, texts, category: str, k: int = 
     X = classifier.vectorizer_.transform(texts).tocsr()
     out = []
     for i in range(X.shape[0]):
-        cols = X.indices[X.indptr[i]:X.indptr[i + 1]]
-        contrib = X.data[X.indptr[i]:X.indptr[i + 1]] * classifier.coef_[cols, j] * sign
+        cols = X.indices[X.indptr[i] : X.indptr[i + 1]]
+        contrib = X.data[X.indptr[i] : X.indptr[i + 1]] * classifier.coef_[cols, j] * sign
         order = np.argsort(-contrib)[:k]
         name_of = names.__getitem__ if hashed is None else _text_names(classifier, hashed, texts[i]).get
-        out.append([
-            Driver(*_split(name_of(int(cols[o])) or "hash__?"), float(contrib[o] * sign))
-            for o in order if contrib[o] > 0
-        ])
+        out.append(
+            [
+                Driver(*_split(name_of(int(cols[o])) or "hash__?"), float(contrib[o] * sign))
+                for o in order
+                if contrib[o] > 0
+            ]
+        )
     return out
 
 

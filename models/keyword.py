@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -102,13 +102,15 @@ class KeywordBaseline:
                 kept.append(norm)
         kept = unique_terms(kept)
         if not kept:
-            raise DataError(f"category {key!r}: its lexicons give no usable term (of at least {self.min_chars} characters)")
+            raise DataError(
+                f"category {key!r}: its lexicons give no usable term (of at least {self.min_chars} characters)"
+            )
         return kept
 
     @classmethod
     def from_taxonomy(
         cls, taxonomy: Taxonomy, data_dir: str | Path, min_chars: int = 2, max_chars: int = 2000
-    ) -> "KeywordBaseline":
+    ) -> KeywordBaseline:
         """Read every category's `lexicons` from their folders under `data_dir`."""
         terms = {
             c.key: [t for name, files in c.lexicons.items() for t in read_lexicon(name, files, data_dir)]

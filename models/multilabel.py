@@ -12,8 +12,8 @@ taxonomy, so a served model cannot disagree with the taxonomy it was trained on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -83,7 +83,7 @@ class Shared:
     def __init__(self, value) -> None:
         self.value = value
 
-    def __deepcopy__(self, memo) -> "Shared":
+    def __deepcopy__(self, memo) -> Shared:
         return self
 
 
@@ -127,12 +127,22 @@ class SelfTrainedClassifier(ClassifierMixin, BaseEstimator):
 
 def too_few(key: str, n_pos: int, n_neg: int, need: int) -> CategoryFit:
     return CategoryFit(
-        key, False, n_pos + n_neg, n_pos, reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {need} of each)"
+        key,
+        False,
+        n_pos + n_neg,
+        n_pos,
+        reason=f"too few labeled examples: {n_pos} positive, {n_neg} negative (need {need} of each)",
     )
 
 
 def calibrate(
-    key: str, y: np.ndarray, z: np.ndarray, rules: Mapping[str, ThresholdRule], default_profile: str, n_known: int, n_positive: int
+    key: str,
+    y: np.ndarray,
+    z: np.ndarray,
+    rules: Mapping[str, ThresholdRule],
+    default_profile: str,
+    n_known: int,
+    n_positive: int,
 ) -> tuple[float, float, CategoryFit]:
     """Platt calibration (a, b) of validation decision scores `z` against labels `y`, and the
     fit record with every operating point chosen on the calibrated scores."""
@@ -158,7 +168,9 @@ def calibrate(
     return a, b, info
 
 
-def _fit_one(X, y, key, C, class_weight, cv_folds, rules, default_profile, seed, max_iter, nb_weighting, self_training, unlabeled):
+def _fit_one(
+    X, y, key, C, class_weight, cv_folds, rules, default_profile, seed, max_iter, nb_weighting, self_training, unlabeled
+):
     lr = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=max_iter, random_state=seed)
     base = Pipeline([("nb", NBScaler()), ("lr", lr)]) if nb_weighting else lr
     if self_training:
@@ -169,7 +181,7 @@ def _fit_one(X, y, key, C, class_weight, cv_folds, rules, default_profile, seed,
     a, b, info = calibrate(key, y, oof, rules, default_profile, n_known=len(y), n_positive=n_pos)
     final = clone(base).fit(X, y)
     if self_training:
-        info.pseudo_labeled = dict(zip(("positive", "negative"), map(int, final.n_pseudo_)))
+        info.pseudo_labeled = dict(zip(("positive", "negative"), map(int, final.n_pseudo_), strict=True))
         final = final.estimator_
     if nb_weighting:
         coef = final.named_steps["lr"].coef_.ravel() * final.named_steps["nb"].ratio_
@@ -236,7 +248,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
         rules = dict(self.threshold_rules or {DEFAULT_PROFILE: ThresholdRule()})
         if self.default_profile not in rules:
-            raise ValueError(f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}")
+            raise ValueError(
+                f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}"
+            )
         params = self._params_per_category()
         self.categories_ = list(self.categories)
         self.vectorizer_ = clone(self.vectorizer)
@@ -259,8 +273,19 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         # place, which fails on joblib's read-only memory maps.
         results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(
             delayed(_fit_one)(
-                Xk, y, key, p["C"], p["class_weight"], self.cv_folds, rules, self.default_profile, self.random_state, self.max_iter,
-                p["nb_weighting"], p["self_training"], pool if p["self_training"] else None,
+                Xk,
+                y,
+                key,
+                p["C"],
+                p["class_weight"],
+                self.cv_folds,
+                rules,
+                self.default_profile,
+                self.random_state,
+                self.max_iter,
+                p["nb_weighting"],
+                p["self_training"],
+                pool if p["self_training"] else None,
             )
             for _, key, Xk, y, p in jobs
         )
@@ -268,7 +293,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = np.zeros((features.shape[1], K), dtype=np.float32)
         self.intercept_ = np.zeros(K)
         calibrated = {}
-        for (j, key, _, _, _), (coef, intercept, a, b, info) in zip(jobs, results):
+        for (j, key, _, _, _), (coef, intercept, a, b, info) in zip(jobs, results, strict=True):
             self.coef_[:, j] = coef
             self.intercept_[j] = intercept
             calibrated[key] = (a, b, info)
@@ -276,7 +301,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self._compiled = compile_features(self.vectorizer_)
         return self
 
-    def _store_fits(self, rules: Mapping[str, ThresholdRule], untrained: Mapping[str, CategoryFit], calibrated: Mapping[str, tuple]) -> None:
+    def _store_fits(
+        self, rules: Mapping[str, ThresholdRule], untrained: Mapping[str, CategoryFit], calibrated: Mapping[str, tuple]
+    ) -> None:
         """Calibration, profiles and fit records from each trained category's `calibrate`
         result; the categories in `untrained` keep NaN scores and +inf thresholds."""
         K = len(self.categories_)
@@ -299,11 +326,18 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array(self.categories_)
 
     def _params_per_category(self) -> dict[str, dict[str, object]]:
-        shared = {"C": self.C, "class_weight": self.class_weight, "nb_weighting": self.nb_weighting, "self_training": None}
+        shared = {
+            "C": self.C,
+            "class_weight": self.class_weight,
+            "nb_weighting": self.nb_weighting,
+            "self_training": None,
+        }
         overrides = dict(self.category_params or {})
         unknown = sorted(set(overrides) - set(self.categories))
         if unknown:
-            raise ValueError(f"category_params names unknown categories {unknown}; categories are {list(self.categories)}")
+            raise ValueError(
+                f"category_params names unknown categories {unknown}; categories are {list(self.categories)}"
+            )
         params = {}
         for key in self.categories:
             extra = sorted(set(overrides.get(key, {})) - set(shared))
@@ -358,7 +392,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         try:
             return self.profiles_[profile]
         except KeyError:
-            raise ValueError(f"unknown threshold profile {profile!r}; this model has {', '.join(self.profiles_)}") from None
+            raise ValueError(
+                f"unknown threshold profile {profile!r}; this model has {', '.join(self.profiles_)}"
+            ) from None
 
     def flags(self, proba: np.ndarray, profile: str | None = None) -> np.ndarray:
         """NaN (untrained) compares False, and untrained thresholds are +inf: never flagged."""

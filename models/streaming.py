@@ -22,7 +22,7 @@ matrix (`n_features` x 2 x categories x 4 bytes) and the validation scores.
 from __future__ import annotations
 
 import zlib
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,11 +54,17 @@ class HashedTfidf(TransformerMixin, BaseEstimator):
     def _hasher(self) -> HashingVectorizer:
         extra = {"tokenizer": self.tokenizer, "token_pattern": None} if self.analyzer == "word" else {}
         return HashingVectorizer(
-            analyzer=self.analyzer, ngram_range=tuple(self.ngram_range), n_features=self.n_features, alternate_sign=False,
-            norm=None, lowercase=False, dtype=np.float32, **extra,
+            analyzer=self.analyzer,
+            ngram_range=tuple(self.ngram_range),
+            n_features=self.n_features,
+            alternate_sign=False,
+            norm=None,
+            lowercase=False,
+            dtype=np.float32,
+            **extra,
         )
 
-    def count(self, texts: list[str]) -> "HashedTfidf":
+    def count(self, texts: list[str]) -> HashedTfidf:
         X = self._hasher().transform(texts)
         if not hasattr(self, "df_"):
             self.df_, self.n_docs_ = np.zeros(self.n_features, dtype=np.int64), 0
@@ -66,7 +72,7 @@ class HashedTfidf(TransformerMixin, BaseEstimator):
         self.n_docs_ += X.shape[0]
         return self
 
-    def finish(self) -> "HashedTfidf":
+    def finish(self) -> HashedTfidf:
         self.idf_ = (np.log((1 + self.n_docs_) / (1 + self.df_)) + 1).astype(np.float32)  # sklearn's smooth IDF
         del self.df_
         return self
@@ -82,8 +88,16 @@ class HashedTfidf(TransformerMixin, BaseEstimator):
         grams = list(dict.fromkeys(self._hasher().build_analyzer()(normalized_text)))
         if not grams:
             return {}
-        hashed = FeatureHasher(self.n_features, input_type="string", alternate_sign=False).transform([[g] for g in grams]).tocsr()
-        return {int(hashed.indices[hashed.indptr[i]]): g for i, g in enumerate(grams) if hashed.indptr[i + 1] > hashed.indptr[i]}
+        hashed = (
+            FeatureHasher(self.n_features, input_type="string", alternate_sign=False)
+            .transform([[g] for g in grams])
+            .tocsr()
+        )
+        return {
+            int(hashed.indices[hashed.indptr[i]]): g
+            for i, g in enumerate(grams)
+            if hashed.indptr[i + 1] > hashed.indptr[i]
+        }
 
     def transform(self, X) -> sp.csr_matrix:
         M = self._hasher().transform(list(X)).tocsr()
@@ -143,11 +157,13 @@ class StreamingClassifier(MultiCategoryClassifier):
         frame.insert(0, "text", texts)
         return self.fit_stream(lambda: [frame])
 
-    def fit_stream(self, chunks: ChunkSource) -> "StreamingClassifier":
+    def fit_stream(self, chunks: ChunkSource) -> StreamingClassifier:
         keys = list(self.categories)
         rules = dict(self.threshold_rules or {DEFAULT_PROFILE: ThresholdRule()})
         if self.default_profile not in rules:
-            raise ValueError(f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}")
+            raise ValueError(
+                f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}"
+            )
         normalizer = TextNormalizer(self.max_chars, deobfuscate=self.deobfuscate, phonetic=self.phonetic)
         word = HashedTfidf("word", self.word_ngrams, self.n_features, self.tokenizer or JiebaTokenizer())
         char = HashedTfidf("char", self.char_ngrams, self.n_features)
@@ -168,7 +184,9 @@ class StreamingClassifier(MultiCategoryClassifier):
             raise ValueError("the training stream is empty")
         word.finish()
         char.finish()
-        self.vectorizer_ = Pipeline([("normalize", normalizer), ("tfidf", FeatureUnion([("word", word), ("char", char)]))])
+        self.vectorizer_ = Pipeline(
+            [("normalize", normalizer), ("tfidf", FeatureUnion([("word", word), ("char", char)]))]
+        )
 
         fits: dict[str, CategoryFit] = {}
         trainable = []
@@ -179,7 +197,8 @@ class StreamingClassifier(MultiCategoryClassifier):
             else:
                 trainable.append(k)
         models = {
-            k: SGDClassifier(loss="log_loss", alpha=self.alpha, average=True, random_state=self.random_state) for k in trainable
+            k: SGDClassifier(loss="log_loss", alpha=self.alpha, average=True, random_state=self.random_state)
+            for k in trainable
         }
         weights = {k: (counts[k].sum() / (2 * counts[k])).astype(float) for k in trainable}  # "balanced"
         rng = np.random.default_rng(self.random_state)
@@ -225,11 +244,18 @@ class StreamingClassifier(MultiCategoryClassifier):
             z = np.concatenate(decisions[k]) if decisions[k] else np.zeros(0)
             y = np.concatenate(labels[k]) if labels[k] else np.zeros(0, dtype=int)
             if min(int(y.sum()), int(len(y) - y.sum())) < 2:
-                fits[k] = CategoryFit(key=k, trained=False, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]),
-                                      reason=f"the validation slice holds {int(y.sum())} positive and {int(len(y) - y.sum())} negative rows (need 2 of each)")
+                fits[k] = CategoryFit(
+                    key=k,
+                    trained=False,
+                    n_known=int(counts[k].sum()),
+                    n_positive=int(counts[k][1]),
+                    reason=f"the validation slice holds {int(y.sum())} positive and {int(len(y) - y.sum())} negative rows (need 2 of each)",
+                )
                 self.coef_[:, keys.index(k)] = 0.0
                 continue
-            calibrated[k] = calibrate(k, y, z, rules, self.default_profile, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]))
+            calibrated[k] = calibrate(
+                k, y, z, rules, self.default_profile, n_known=int(counts[k].sum()), n_positive=int(counts[k][1])
+            )
         self.categories_ = keys
         self._store_fits(rules, fits, calibrated)
         self._compiled = None  # hashed features: the sklearn path

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-
 STRATEGIES = ("f1", "macro_f1", "precision", "recall")
 TARGETED = ("precision", "recall")
 

@@ -7,7 +7,7 @@ __all__ = ["Predictor", "Prediction"]
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy exports: `qinglang.serve.cli` stays quick to start for `--help`."""
+    """Lazy exports: `qinglang.cli.app` stays quick to start for `--help`."""
     if name in __all__:
         from qinglang.serve import predictor
 

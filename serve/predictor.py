@@ -10,23 +10,15 @@ the serving host, so responses always match what the model was trained for."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from qinglang.features.normalize import as_text_list
 from qinglang.models.bundle import ModelBundle
-from qinglang.serve.loading import LoadedModel, load_model
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str
-    run_id: str | None
-    source: str
+from qinglang.models.registry import ModelInfo, load_model
 
 
 @dataclass(frozen=True)
@@ -64,11 +56,11 @@ class Predictor:
         self._meta = [bundle.taxonomy[k] for k in self.categories]
 
     @classmethod
-    def load(cls, model: str) -> "Predictor":
+    def load(cls, model: str) -> Predictor:
         """`model`: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, an MLflow
         model folder or a folder holding a saved ModelBundle. Raises ModelLoadError."""
-        loaded: LoadedModel = load_model(model)
-        return cls(loaded.bundle, ModelInfo(loaded.name, loaded.version, loaded.bundle.metadata.get("run_id"), model))
+        loaded = load_model(model)
+        return cls(loaded.bundle, loaded.info)
 
     @property
     def profiles(self) -> list[str]:
@@ -85,12 +77,10 @@ class Predictor:
     def predict(self, texts: Iterable[str], profile: str | None = None) -> list[Prediction]:
         proba, flags = self.scores(texts, profile)
         out = []
-        for row, row_flags in zip(proba.tolist(), flags.tolist()):
-            scores = {k: (None if math.isnan(p) else p) for k, p in zip(self.categories, row)}
+        for row, row_flags in zip(proba.tolist(), flags.tolist(), strict=True):
+            scores = {k: (None if math.isnan(p) else p) for k, p in zip(self.categories, row, strict=True)}
             flagged = [
-                Flag(c.key, c.name_zh, c.group, p)
-                for c, p, f in zip(self._meta, row, row_flags)
-                if f
+                Flag(c.key, c.name_zh, c.group, p) for c, p, f in zip(self._meta, row, row_flags, strict=True) if f
             ]
             flagged.sort(key=lambda f: -f.score)
             out.append(Prediction(scores, flagged, self.info))

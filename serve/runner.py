@@ -15,7 +15,8 @@ import os
 import socket
 import tempfile
 
-from qinglang.serve.settings import HttpSettings, ModelLoadError
+from qinglang.models.registry import ModelLoadError
+from qinglang.serve.settings import HttpSettings
 
 
 def check_model_in_child(model: str, policy: str | None = None) -> str:
@@ -26,7 +27,7 @@ def check_model_in_child(model: str, policy: str | None = None) -> str:
 
     def load() -> None:
         from qinglang.serve.predictor import Predictor
-        from qinglang.serve.rerank import PolicyError, Reranker
+        from qinglang.trending.rerank import PolicyError, Reranker
 
         try:
             predictor = Predictor.load(model)
@@ -61,13 +62,21 @@ def run_workers(model: str, settings: HttpSettings, host: str, port: int, worker
     from uvicorn.supervisors import Multiprocess
 
     os.environ.update(
-        QINGLANG_MODEL=model, QINGLANG_MAX_ITEMS=str(settings.max_items), QINGLANG_MAX_TEXT_CHARS=str(settings.max_text_chars),
+        QINGLANG_MODEL=model,
+        QINGLANG_MAX_ITEMS=str(settings.max_items),
+        QINGLANG_MAX_TEXT_CHARS=str(settings.max_text_chars),
         QINGLANG_MAX_BODY_BYTES=str(settings.max_body_bytes),
     )
     if settings.rerank_policy:
         os.environ["QINGLANG_RERANK_POLICY"] = settings.rerank_policy
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="qinglang-metrics-"))
     config = uvicorn.Config(
-        "qinglang.serve.http:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=access_log, log_level="info"
+        "qinglang.serve.http:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
     )
     Multiprocess(config, sockets=[tcp_listener(host, port)]).run()

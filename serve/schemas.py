@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-
-def _integral_float_to_int(value: object) -> object:
-    """JSON Schema counts 3.0 as an integer; strict pydantic would not."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
-
-# "not blank", spelled with explicit characters: what `\s` covers differs between the
-# server's regex engine and JSON Schema tools (U+0085 is whitespace to one, not the other),
-# and the OpenAPI schema must promise exactly what the server enforces.
-NOT_BLANK = "[^ \t\n\r\f\v\u00a0\u3000]"
+from qinglang.trending.entries import TrendingEntry
 
 
 class Item(BaseModel):
@@ -33,7 +18,9 @@ class ModerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[Item] = Field(min_length=1, description="Texts to score. More than the limit: 413.")
-    profile: str | None = Field(None, description="Operating point for the flags (see /v1/taxonomy); default: the model's.")
+    profile: str | None = Field(
+        None, description="Operating point for the flags (see /v1/taxonomy); default: the model's."
+    )
 
 
 class ModelRef(BaseModel):
@@ -50,7 +37,9 @@ class FlagOut(BaseModel):
 
 class ItemResult(BaseModel):
     id: str
-    scores: dict[str, float | None] = Field(description="Every category's probability; null where the model has no classifier for it.")
+    scores: dict[str, float | None] = Field(
+        description="Every category's probability; null where the model has no classifier for it."
+    )
     flagged: list[FlagOut] = Field(description="Categories at or above their threshold, highest score first.")
     groups: list[str] = Field(description="Distinct groups of the flagged categories.")
     model_version: str
@@ -63,7 +52,9 @@ class ModerateResponse(BaseModel):
 
 
 class OperatingPointOut(BaseModel):
-    threshold: float | None = Field(description="null: never flagged at this operating point (untrained, or its target was unreachable).")
+    threshold: float | None = Field(
+        description="null: never flagged at this operating point (untrained, or its target was unreachable)."
+    )
     reached: bool = Field(description="Whether the point's validation target (e.g. precision >= 0.9) was met.")
 
 
@@ -75,7 +66,6 @@ class CategoryOut(BaseModel):
     trained: bool
     threshold: float | None = Field(description="At the default operating point; null: never flagged.")
     operating_points: dict[str, OperatingPointOut]
-
 
 
 class TaxonomyResponse(BaseModel):
@@ -106,15 +96,6 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-class TrendingEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str = Field(min_length=1, max_length=256, description="Caller's identifier, unique in the list, echoed back.")
-    title: str = Field(min_length=1, pattern=NOT_BLANK, description="The trending title, not blank. Longer than the limit: 413.")
-    rank: JsonInt = Field(ge=1, description="Position on the list as it stands (1 = top); ties are broken by id.")
-    heat: float | None = Field(None, allow_inf_nan=False, description="Optional heat value, echoed back.")
-
-
 class RerankRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -133,7 +114,9 @@ class RerankedEntry(BaseModel):
     title: str
     rank: int
     heat: float | None
-    position: int | None = Field(description="Place in the new list (1 = top); null: taken off the list (removed, or held for review).")
+    position: int | None = Field(
+        description="Place in the new list (1 = top); null: taken off the list (removed, or held for review)."
+    )
     action: str = Field(description="keep, demote, review or remove.")
     reasons: list[ReasonOut] = Field(description="Every rule or cap that matched, the deciding one first.")
 

@@ -7,10 +7,6 @@ import os
 from dataclasses import dataclass
 
 
-class ModelLoadError(RuntimeError):
-    """The model reference cannot be resolved or loaded; the message says which and why."""
-
-
 @dataclass(frozen=True)
 class HttpSettings:
     max_items: int = 1000
@@ -20,7 +16,7 @@ class HttpSettings:
     rerank_policy: str | None = None  # policy YAML for /v1/trending/rerank; None: the shipped default
 
     @classmethod
-    def from_env(cls) -> "HttpSettings":
+    def from_env(cls) -> HttpSettings:
         """QINGLANG_MAX_ITEMS, QINGLANG_MAX_TEXT_CHARS, QINGLANG_MAX_BODY_BYTES, QINGLANG_API_KEY,
         QINGLANG_RERANK_POLICY."""
         env = os.environ

@@ -55,6 +55,8 @@ def demo_bundle(taxonomy):
 
     frame, _ = read_labeled_file(demo_path(), taxonomy)
     frame["wealth_flaunting"] = pd.array([pd.NA] * len(frame), dtype="Int8")
-    config = TrainConfig.model_validate({"model": {"cv_folds": 3, "min_positives": 6, "n_jobs": 1}, "features": {"min_df": 1}})
+    config = TrainConfig.model_validate(
+        {"model": {"cv_folds": 3, "min_positives": 6, "n_jobs": 1}, "features": {"min_df": 1}}
+    )
     classifier = build_classifier(config, taxonomy).fit(frame["text"], frame[taxonomy.keys])
     return ModelBundle(classifier, taxonomy, {"model_name": "qinglang", "run_id": "demo0000"})

@@ -26,8 +26,10 @@ def keyword_baseline(taxonomy: Taxonomy, data_dir: Path | None, texts: pd.Series
     except DataError as exc:
         log.warning("keyword baseline unavailable: %s", exc)
         return None, f"Keyword-filter baseline: not shown, the lexicons could not be read ({exc})."
-    covered = [k for k, has in zip(taxonomy.keys, baseline.has_lexicon_) if has]
-    note = ("Keyword-filter baseline (`keyword P/R/F1`): a text is flagged when it contains a term of the category's lexicons "
-            f"(taxonomy.yaml `lexicons`), as platform keyword filters do. Lexicons exist for: {', '.join(f'`{k}`' for k in covered) or 'none'}; "
-            "other categories have no keyword baseline.")
+    covered = [k for k, has in zip(taxonomy.keys, baseline.has_lexicon_, strict=True) if has]
+    note = (
+        "Keyword-filter baseline (`keyword P/R/F1`): a text is flagged when it contains a term of the category's lexicons "
+        f"(taxonomy.yaml `lexicons`), as platform keyword filters do. Lexicons exist for: {', '.join(f'`{k}`' for k in covered) or 'none'}; "
+        "other categories have no keyword baseline."
+    )
     return baseline.predict_proba(texts), note

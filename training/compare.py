@@ -15,13 +15,13 @@ ranks where positives occur. 1,000 replicates of 12 categories × 20k rows take 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from qinglang.training.evaluate import MACRO
+from qinglang.training.metrics import MACRO
 
 METRICS = ("precision", "recall", "f1", "average_precision")
 OK = "ok"
@@ -35,9 +35,9 @@ class _APPlan:
     weights: rows in descending score order up to the last tie group holding a positive,
     cut into buckets that each end where such a group ends (AP changes only there)."""
 
-    rows: np.ndarray        # row indices, best score first
-    starts: np.ndarray      # where each bucket starts in `rows`
-    pos_rows: np.ndarray    # the positive rows, same order
+    rows: np.ndarray  # row indices, best score first
+    starts: np.ndarray  # where each bucket starts in `rows`
+    pos_rows: np.ndarray  # the positive rows, same order
     pos_starts: np.ndarray  # where each bucket starts in `pos_rows`
 
 
@@ -64,7 +64,9 @@ def weighted_average_precision(weights: np.ndarray, y: np.ndarray, score: np.nda
     y = np.asarray(y).astype(bool)
     if not y.any():
         return np.full(len(weights), np.nan)
-    return _weighted_ap(np.asarray(weights, dtype=np.float32), _ap_plan(np.arange(len(y)), y, np.asarray(score, dtype=float)))
+    return _weighted_ap(
+        np.asarray(weights, dtype=np.float32), _ap_plan(np.arange(len(y)), y, np.asarray(score, dtype=float))
+    )
 
 
 def _weighted_ap(W: np.ndarray, plan: _APPlan) -> np.ndarray:
@@ -82,7 +84,9 @@ class _Scorer:
     replicate). Built once; applied to unit weights for the point estimates and to each
     batch of bootstrap counts."""
 
-    def __init__(self, Y: np.ndarray, models: list[tuple[np.ndarray, np.ndarray]], trained: np.ndarray, metrics: tuple[str, ...]) -> None:
+    def __init__(
+        self, Y: np.ndarray, models: list[tuple[np.ndarray, np.ndarray]], trained: np.ndarray, metrics: tuple[str, ...]
+    ) -> None:
         known = ~np.isnan(Y)
         positive = known & (Y == 1)
         columns = [known, positive]
@@ -137,7 +141,9 @@ def _replicates(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.nd
 def _checked(model: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], name: str) -> tuple[np.ndarray, np.ndarray]:
     proba, flags = (np.asarray(a) for a in model)
     if proba.shape != shape or flags.shape != shape:
-        raise ValueError(f"{name}: proba {proba.shape} and flags {flags.shape} must both be {shape} (rows × categories)")
+        raise ValueError(
+            f"{name}: proba {proba.shape} and flags {flags.shape} must both be {shape} (rows × categories)"
+        )
     return proba.astype(float), flags
 
 
@@ -193,25 +199,32 @@ def compare_scores(
     Y, models = Y[labeled], [(p[labeled], f[labeled]) for p, f in models]
     known = ~np.isnan(Y)
     trained = np.array([~np.isnan(p).all(axis=0) for p, _ in models])
-    for name, (proba, _), t in zip(_MODELS, models, trained):
+    for name, (proba, _), t in zip(_MODELS, models, trained, strict=True):
         if np.isnan(proba[:, t])[known[:, t]].any():
             raise ValueError(f"{name}: NaN scores in a trained category")
 
     scorer = _Scorer(Y, models, trained, metrics)
     point = scorer(np.ones((1, len(Y)), dtype=np.float32))[..., 0]  # (model, category, metric)
     rng = np.random.default_rng(seed)
-    boot = np.concatenate([scorer(W) for W in _replicates(len(Y), n_boot if len(Y) else 0, rng)] or [np.empty((*point.shape, 0))], axis=-1)
+    boot = np.concatenate(
+        [scorer(W) for W in _replicates(len(Y), n_boot if len(Y) else 0, rng)] or [np.empty((*point.shape, 0))], axis=-1
+    )
 
     support, n = (Y == 1).sum(axis=0), known.sum(axis=0)
     status = np.where(
         trained.all(axis=0),
         np.where(support > 0, OK, "no positives"),
-        np.where(trained[0], "not trained in candidate", np.where(trained[1], "not trained in baseline", "not trained in either")),
+        np.where(
+            trained[0],
+            "not trained in candidate",
+            np.where(trained[1], "not trained in baseline", "not trained in either"),
+        ),
     )
     low, high = _interval(boot[1] - boot[0], confidence)
     rows = [
         (key, status[j], support[j], n[j], point[0, j], point[1, j], low[j], high[j])
-        for j, key in enumerate(categories) if n[j]
+        for j, key in enumerate(categories)
+        if n[j]
     ]
     ok = status == OK
     if ok.any():
@@ -234,7 +247,13 @@ def compare_scores(
     columns = ["category", "status", "support", "n"] + [
         f"{prefix}{metric}{suffix}"
         for metric in metrics
-        for prefix, suffix in (("baseline_", ""), ("candidate_", ""), ("delta_", ""), ("delta_", "_low"), ("delta_", "_high"))
+        for prefix, suffix in (
+            ("baseline_", ""),
+            ("candidate_", ""),
+            ("delta_", ""),
+            ("delta_", "_low"),
+            ("delta_", "_high"),
+        )
     ]
     table = pd.DataFrame(records, columns=columns)
     table.attrs.update(n_boot=n_boot, seed=seed, confidence=confidence)
@@ -267,7 +286,7 @@ def format_comparison(table: pd.DataFrame) -> str:
             f"{'category':<{width}}  {'support':>7}  {'baseline':>8}  {'candidate':>9}  {'delta':>7}  {interval}",
         ]
         marks = significant(table, metric)
-        for rec, mark in zip(table.to_dict("records"), marks):
+        for rec, mark in zip(table.to_dict("records"), marks, strict=True):
             lo, hi = rec[f"delta_{metric}_low"], rec[f"delta_{metric}_high"]
             bounds = "" if pd.isna(lo) else f"[{num(lo, '+')}, {num(hi, '+')}]"
             note = "" if rec["status"] == OK else f"  ({rec['status']})"

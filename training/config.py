@@ -3,8 +3,8 @@ seed. Validated on load so a typo fails with the field's name, before any work s
 
 from __future__ import annotations
 
-from importlib import resources
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -55,9 +55,11 @@ class DataSection(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _disjoint(self) -> "DataSection":
+    def _disjoint(self) -> DataSection:
         if set(self.fit_splits) & set(self.eval_splits):
-            raise ValueError(f"fit_splits {self.fit_splits} and eval_splits {self.eval_splits} overlap: a model may not be evaluated on data it was fitted on")
+            raise ValueError(
+                f"fit_splits {self.fit_splits} and eval_splits {self.eval_splits} overlap: a model may not be evaluated on data it was fitted on"
+            )
         if self.dev_fraction + self.test_fraction >= 1:
             raise ValueError("dev_fraction + test_fraction must be below 1")
         return self
@@ -112,7 +114,9 @@ class CategoryModelSpec(_Strict):
     fit_sources: list[str] | None = Field(None, min_length=1)
 
     def classifier_params(self) -> dict[str, object]:
-        out: dict[str, object] = {k: v for k, v in (("C", self.C), ("nb_weighting", self.nb_weighting)) if v is not None}
+        out: dict[str, object] = {
+            k: v for k, v in (("C", self.C), ("nb_weighting", self.nb_weighting)) if v is not None
+        }
         if self.self_training is not None:
             out["self_training"] = self.self_training.model_dump()
         if self.class_weight is not None:
@@ -137,7 +141,7 @@ class ProfileSpec(_Strict):
     unreachable: Literal["best_f1", "never"] = "best_f1"
 
     @model_validator(mode="after")
-    def _target_when_needed(self) -> "ProfileSpec":
+    def _target_when_needed(self) -> ProfileSpec:
         if self.strategy in TARGETED and self.target is None:
             raise ValueError(f"strategy {self.strategy!r} needs a target between 0 and 1")
         return self
@@ -159,7 +163,7 @@ class ThresholdSection(_Strict):
     profiles: dict[str, ProfileSpec] = Field(default_factory=_default_profiles, min_length=1)
 
     @model_validator(mode="after")
-    def _default_exists(self) -> "ThresholdSection":
+    def _default_exists(self) -> ThresholdSection:
         if self.default not in self.profiles:
             raise ValueError(f"default profile {self.default!r} is not among the profiles {sorted(self.profiles)}")
         return self
@@ -227,7 +231,10 @@ class TrainConfig(_Strict):
 def load_config(path: str | Path | None = None) -> TrainConfig:
     """Read a config file; with no path, the default shipped with the package."""
     if path is None:
-        text, origin = resources.files("qinglang.training").joinpath("configs", DEFAULT_CONFIG).read_text("utf-8"), DEFAULT_CONFIG
+        text, origin = (
+            resources.files("qinglang.training").joinpath("configs", DEFAULT_CONFIG).read_text("utf-8"),
+            DEFAULT_CONFIG,
+        )
     else:
         p = Path(path)
         if not p.is_file():

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 from mlflow import MlflowClient
 
-from qinglang.training.compare import MACRO, compared_metrics
+from qinglang.models.registry import configure_tracking
+from qinglang.training.compare import MACRO, compared_metrics, format_comparison
+from qinglang.training.config import load_config
+from qinglang.training.evaluation import HeldOutSpec, compare_models
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,10 @@ class Regression:
     category: str
     metric: str
     baseline: float
-    candidate: float           # NaN when the candidate did not train the category
+    candidate: float  # NaN when the candidate did not train the category
     delta: float
     interval: tuple[float, float]
-    confident: bool            # even the interval's upper bound is below −tolerance
+    confident: bool  # even the interval's upper bound is below −tolerance
 
     def describe(self) -> str:
         if pd.isna(self.candidate):
@@ -135,12 +140,14 @@ def promote(
     if champion is not None and comparison is None and not force:
         raise ValueError(f"{name}@{to_alias} is version {champion}: compare the candidate with it first, or force")
     regressions = check_regressions(comparison, policy) if comparison is not None else []
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     move = f"{name}@{to_alias} from version {champion or '(none)'} to version {candidate} (@{from_alias})"
 
     if regressions and not force:
         message = "\n".join(
-            [f"refused to move {move}: {len(regressions)} regression(s) beyond tolerance {policy.tolerance} on {policy.metric}:"]
+            [
+                f"refused to move {move}: {len(regressions)} regression(s) beyond tolerance {policy.tolerance} on {policy.metric}:"
+            ]
             + [f"  {r.describe()}" for r in regressions]
             + ["Promote anyway with force (and a reason), or fix the candidate."]
         )
@@ -153,7 +160,9 @@ def promote(
     elif comparison is None:
         message = f"moved {move} without a comparison (forced)"
     elif regressions:
-        message = f"moved {move} despite {len(regressions)} regression(s) on {policy.metric} (forced): " + "; ".join(r.describe() for r in regressions)
+        message = f"moved {move} despite {len(regressions)} regression(s) on {policy.metric} (forced): " + "; ".join(
+            r.describe() for r in regressions
+        )
     else:
         message = f"moved {move}: no category regresses by more than {policy.tolerance} on {policy.metric}"
     promoted_by = user or _current_user()
@@ -165,12 +174,16 @@ def promote(
         "promoted_from_alias": from_alias,
         "previous_champion_version": champion or "none",
         "promotion_forced": str(force).lower(),
-        "promotion_regressions": json.dumps([r.summary() for r in regressions], ensure_ascii=False) if regressions else ("none" if comparison is not None else "not checked"),
+        "promotion_regressions": json.dumps([r.summary() for r in regressions], ensure_ascii=False)
+        if regressions
+        else ("none" if comparison is not None else "not checked"),
         "promotion_policy": json.dumps(asdict(policy)),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, candidate, key, value)
-    return PromotionResult(name, candidate, from_alias, to_alias, champion, force, tuple(regressions), promoted_by, now, message)
+    return PromotionResult(
+        name, candidate, from_alias, to_alias, champion, force, tuple(regressions), promoted_by, now, message
+    )
 
 
 def _current_user() -> str:
@@ -178,3 +191,49 @@ def _current_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
         return "unknown"
+
+
+@dataclass(frozen=True)
+class GatedPromotion:
+    """What `qinglang promote` asks for: move `to_alias` of model `name` to the version
+    `from_alias` names, gated on a comparison over `held_out` rows (config's `promotion`
+    section, `tolerance` overriding it when set)."""
+
+    name: str
+    reason: str
+    from_alias: str = "candidate"
+    to_alias: str = "champion"
+    force: bool = False
+    config: Path | None = None
+    tolerance: float | None = None
+    n_boot: int = 1000
+
+
+def promote_gated(
+    request: GatedPromotion, held_out: HeldOutSpec, show: Callable[[str], None] = lambda _: None
+) -> PromotionResult:
+    """Compare the current champion (if any) with the candidate on the same held-out rows,
+    `show` the table, then promote or raise PromotionRefused."""
+    section = load_config(request.config).promotion
+    tolerance = section.tolerance if request.tolerance is None else request.tolerance
+    policy = PromotionPolicy(section.metric, tolerance, tuple(section.categories) if section.categories else None)
+    configure_tracking()
+    client = MlflowClient()
+    name, to_alias, from_alias = request.name, request.to_alias, request.from_alias
+    comparison = None
+    if to_alias in client.get_registered_model(name).aliases:
+        comparison, rows = compare_models(
+            f"models:/{name}@{to_alias}", f"models:/{name}@{from_alias}", held_out, request.n_boot, 0
+        )
+        show(f"@{to_alias} vs @{from_alias} on {rows.description} ({len(rows.table)} rows)\n")
+        show(format_comparison(comparison))
+    return promote(
+        client,
+        name,
+        from_alias=from_alias,
+        to_alias=to_alias,
+        comparison=comparison,
+        policy=policy,
+        force=request.force,
+        reason=request.reason,
+    )

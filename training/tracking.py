@@ -1,8 +1,7 @@
-"""MLflow set-up and the provenance every run records: code version and environment."""
+"""The provenance every run records: code version and environment."""
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -12,23 +11,14 @@ from pathlib import Path
 TRACKED_PACKAGES = ("qinglang", "scikit-learn", "jieba", "pandas", "numpy", "scipy", "joblib", "mlflow", "pyarrow")
 
 
-def configure_tracking() -> str:
-    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
-    The registry follows the tracking store unless MLFLOW_REGISTRY_URI says otherwise
-    (resolved by MLflow itself: `mlflow.set_registry_uri` would pin it for the process)."""
-    import mlflow  # imported here: a server loading a local model need not pay for mlflow
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 def git_state(start: Path | None = None) -> dict[str, str]:
     """Commit and dirty flag of the code that ran (from the installed source tree)."""
     where = start or Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")

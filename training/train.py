@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -37,13 +37,14 @@ from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
 from qinglang.models.multilabel import MultiCategoryClassifier
-from qinglang.models.streaming import StreamingClassifier
 from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
-from qinglang.training.config import TrainConfig
+from qinglang.models.registry import configure_tracking
+from qinglang.models.streaming import StreamingClassifier
 from qinglang.training.baseline import keyword_baseline
-from qinglang.training.evaluate import metrics_for_mlflow
-from qinglang.training.report import training_sections, write_evaluation
-from qinglang.training.tracking import configure_tracking, environment, git_state, runtime_requirements
+from qinglang.training.config import TrainConfig
+from qinglang.training.metrics import metrics_for_mlflow
+from qinglang.training.reports.report import training_sections, write_evaluation
+from qinglang.training.tracking import environment, git_state, runtime_requirements
 
 log = logging.getLogger("qinglang.train")
 DEMO_FILE = "demo/demo.csv"
@@ -75,7 +76,9 @@ def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Data
         log.warning("No data directory: training on the configured files only, without the public corpora.")
         corpora, mode = [], "files"
     else:
-        log.warning("No data directory (--data-dir / QINGLANG_DATA_DIR): training on the ILLUSTRATIVE demo set, whose metrics mean nothing.")
+        log.warning(
+            "No data directory (--data-dir / QINGLANG_DATA_DIR): training on the ILLUSTRATIVE demo set, whose metrics mean nothing."
+        )
         corpora, files, mode = [], [FileSource(demo_path(), "demo")], "demo"
     dataset = build_dataset(
         taxonomy,
@@ -107,7 +110,9 @@ def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
     if phonetic is not None:
         unknown = sorted(set(phonetic.categories) - set(keys))
         if unknown:
-            raise DataError(f"features.phonetic.categories names {unknown}, which the taxonomy does not have; its categories: {keys}")
+            raise DataError(
+                f"features.phonetic.categories names {unknown}, which the taxonomy does not have; its categories: {keys}"
+            )
         if not config.features.deobfuscate:
             raise DataError("features.phonetic needs features.deobfuscate: true (it runs inside that step)")
 
@@ -121,14 +126,18 @@ def unlabeled_texts(config: TrainConfig, data_dir: Path | None, labeled: pd.Data
     if spec is None or not users:
         return None
     if data_dir is None:
-        log.warning("No data directory: self-training, archive words and the phonetic map skipped (they read the corpora folder).")
+        log.warning(
+            "No data directory: self-training, archive words and the phonetic map skipped (they read the corpora folder)."
+        )
         return None
     archive = load_trending_archive(Path(data_dir) / ARCHIVE_FOLDER, date_to=spec.before - timedelta(days=1))
     if archive.problems:
         log.warning("archive: %d day files skipped (first: %s)", len(archive.problems), archive.problems[0])
     titles = archive.titles[~archive.titles["title"].isin(set(labeled["text"]))]
     if config.data.max_rows_per_source:
-        titles = sample_rows(titles.rename(columns={"title": "text"}), config.data.max_rows_per_source).rename(columns={"text": "title"})
+        titles = sample_rows(titles.rename(columns={"title": "text"}), config.data.max_rows_per_source).rename(
+            columns={"text": "title"}
+        )
     titles = titles["title"].tolist()
     log.info("unlabeled pool: %d archive titles first seen before %s", len(titles), spec.before)
     return titles
@@ -144,7 +153,9 @@ def fit_labels(fit_rows: pd.DataFrame, keys: list[str], config: TrainConfig) -> 
             continue
         missing = sorted(set(spec.fit_sources) - present)
         if missing:
-            raise DataError(f"model.categories.{key}.fit_sources names {missing}, which this run has no fit rows from; its sources: {sorted(present)}")
+            raise DataError(
+                f"model.categories.{key}.fit_sources names {missing}, which this run has no fit rows from; its sources: {sorted(present)}"
+            )
         labels.loc[~fit_rows["source"].isin(spec.fit_sources), key] = np.nan
     return labels
 
@@ -156,14 +167,18 @@ def tokenizer_for(config: TrainConfig, unlabeled: list[str] | None) -> JiebaToke
     if f.archive_words is None or unlabeled is None:
         return tokenizer
     mined = mine_new_words(
-        [normalize_text(t, f.max_chars, f.deobfuscate) for t in unlabeled], known=tokenizer.dictionary_words(),
-        min_count=f.archive_words.min_count, max_words=f.archive_words.max_words,
+        [normalize_text(t, f.max_chars, f.deobfuscate) for t in unlabeled],
+        known=tokenizer.dictionary_words(),
+        min_count=f.archive_words.min_count,
+        max_words=f.archive_words.max_words,
     )
     log.info("archive words: %d added to the jieba dictionary", len(mined))
     return JiebaTokenizer(tokenizer.user_words + tuple((w, None, None) for w, _ in mined), hmm=f.hmm)
 
 
-def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled: list[str] | None) -> PhoneticMap | None:
+def phonetic_map(
+    config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled: list[str] | None
+) -> PhoneticMap | None:
     """The pinyin / homophone map of the configured categories' lexicon terms; without a
     data directory (no lexicon files) there is none, with a warning."""
     spec, f = config.features.phonetic, config.features
@@ -173,7 +188,10 @@ def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled
         log.warning("No data directory: features.phonetic skipped (the lexicons live in the corpora folder).")
         return None
     terms = [
-        t for c in taxonomy.categories if c.key in spec.categories for name, files in c.lexicons.items()
+        t
+        for c in taxonomy.categories
+        if c.key in spec.categories
+        for name, files in c.lexicons.items()
         for t in read_lexicon(name, files, data_dir)
     ]
     if not terms:
@@ -187,7 +205,12 @@ def phonetic_map(config: TrainConfig, taxonomy, data_dir: Path | None, unlabeled
         log.warning("features.phonetic without data.unlabeled_archive: only jieba's dictionary protects ordinary words")
     dictionary = tokenizer_for(config, None).dictionary_frequencies()
     mapped = PhoneticMap.build(terms, ordinary, dictionary, normalize, max_ordinary_hits=spec.max_ordinary_hits)
-    log.info("phonetic map: %d Latin and %d homophone forms of %d lexicon terms", len(mapped.latin), len(mapped.keys), len(mapped.terms))
+    log.info(
+        "phonetic map: %d Latin and %d homophone forms of %d lexicon terms",
+        len(mapped.latin),
+        len(mapped.keys),
+        len(mapped.terms),
+    )
     return mapped
 
 
@@ -198,8 +221,13 @@ def build_classifier(
     self_training = unlabeled is not None
     f = config.features
     settings = FeatureSettings(
-        word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, min_df=f.min_df, max_word_features=f.max_word_features,
-        max_char_features=f.max_char_features, sublinear_tf=f.sublinear_tf, max_chars=f.max_chars,
+        word_ngrams=f.word_ngrams,
+        char_ngrams=f.char_ngrams,
+        min_df=f.min_df,
+        max_word_features=f.max_word_features,
+        max_char_features=f.max_char_features,
+        sublinear_tf=f.sublinear_tf,
+        max_chars=f.max_chars,
         deobfuscate=f.deobfuscate,
     )
     m = config.model
@@ -223,14 +251,26 @@ def build_classifier(
     )
 
 
-def build_streaming_classifier(config: TrainConfig, taxonomy, phonetic: PhoneticMap | None = None) -> StreamingClassifier:
+def build_streaming_classifier(
+    config: TrainConfig, taxonomy, phonetic: PhoneticMap | None = None
+) -> StreamingClassifier:
     f, st = config.features, config.streaming
     return StreamingClassifier(
-        taxonomy.keys, n_features=st.n_features, word_ngrams=f.word_ngrams, char_ngrams=f.char_ngrams, alpha=st.alpha,
-        epochs=st.epochs, validation_fraction=st.validation_fraction, min_positives=config.model.min_positives,
-        threshold_rules=config.thresholds.rules(), default_profile=config.thresholds.default,
-        tokenizer=tokenizer_for(config, None), max_chars=f.max_chars, deobfuscate=f.deobfuscate,
-        phonetic=phonetic, random_state=config.seed,
+        taxonomy.keys,
+        n_features=st.n_features,
+        word_ngrams=f.word_ngrams,
+        char_ngrams=f.char_ngrams,
+        alpha=st.alpha,
+        epochs=st.epochs,
+        validation_fraction=st.validation_fraction,
+        min_positives=config.model.min_positives,
+        threshold_rules=config.thresholds.rules(),
+        default_profile=config.thresholds.default,
+        tokenizer=tokenizer_for(config, None),
+        max_chars=f.max_chars,
+        deobfuscate=f.deobfuscate,
+        phonetic=phonetic,
+        random_state=config.seed,
     )
 
 
@@ -250,7 +290,9 @@ def stream_chunks(config: TrainConfig, taxonomy, fit_rows: pd.DataFrame, streame
     def chunks():
         for spec in st.files:
             n = 0
-            for chunk in iter_labeled_file(spec.path, taxonomy, st.chunk_rows, source=spec.source, text_column=spec.text_column):
+            for chunk in iter_labeled_file(
+                spec.path, taxonomy, st.chunk_rows, source=spec.source, text_column=spec.text_column
+            ):
                 chunk = chunk[chunk["split"].isna() | chunk["split"].isin(fit_splits)]
                 n += len(chunk)
                 yield chunk[["text", *keys]].astype({k: float for k in keys})
@@ -277,7 +319,9 @@ def stage_code(target: Path) -> Path:
     return root
 
 
-def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True
+) -> TrainResult:
     started = time.perf_counter()
     taxonomy = load_taxonomy(config.taxonomy)
     check_category_settings(config, taxonomy.keys)
@@ -290,7 +334,13 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
             f"{len(fit_rows)} rows in fit splits {config.data.fit_splits} and {len(eval_rows)} in evaluation splits "
             f"{config.data.eval_splits}: a run needs both"
         )
-    log.info("fitting on %d rows (%s), evaluating on %d rows (%s)", len(fit_rows), config.data.fit_splits, len(eval_rows), config.data.eval_splits)
+    log.info(
+        "fitting on %d rows (%s), evaluating on %d rows (%s)",
+        len(fit_rows),
+        config.data.fit_splits,
+        len(eval_rows),
+        config.data.eval_splits,
+    )
 
     fit_started = time.perf_counter()
     unlabeled = unlabeled_texts(config, data_dir, table)
@@ -308,7 +358,7 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
 
     fingerprint = {**dataset.fingerprint(keys), **streamed}
     provenance = {**git_state(), **environment()}
-    trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     run_dir = Path(tempfile.mkdtemp(prefix="qinglang-run-"))  # only this run's files get logged
 
     configure_tracking()
@@ -317,28 +367,65 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         bundle = ModelBundle(
             classifier,
             taxonomy,
-            {"model_name": config.mlflow.registered_model, "run_id": run.info.run_id, "trained_at": trained_at, "data_mode": mode,
-             "data_sha256": fingerprint["__all__"]["sha256"], "data_config": config.data.model_dump(mode="json"), **provenance},
+            {
+                "model_name": config.mlflow.registered_model,
+                "run_id": run.info.run_id,
+                "trained_at": trained_at,
+                "data_mode": mode,
+                "data_sha256": fingerprint["__all__"]["sha256"],
+                "data_config": config.data.model_dump(mode="json"),
+                **provenance,
+            },
         )
         bundle_path = bundle.save(run_dir / "bundle")
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")
-        (run_dir / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8")
+        (run_dir / "config.yaml").write_text(
+            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8"
+        )
+        (run_dir / "taxonomy.yaml").write_text(
+            yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8"
+        )
         (run_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
         (run_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
-        (run_dir / "fit_summary.json").write_text(json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8")
+        (run_dir / "fit_summary.json").write_text(
+            json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8"
+        )
         coverage = dataset.coverage(keys)
         coverage.to_csv(run_dir / "label_coverage.csv", index=False)
         if phonetic is not None:  # what normalisation rewrites, for review
-            (run_dir / "phonetic_map.json").write_text(json.dumps(phonetic.describe(), indent=2, ensure_ascii=False), "utf-8")
-            mlflow.log_params({"phonetic.terms": len(phonetic.terms), "phonetic.latin_forms": len(phonetic.latin),
-                               "phonetic.homophone_keys": len(phonetic.keys), "phonetic.protected": len(phonetic.protected)})
+            (run_dir / "phonetic_map.json").write_text(
+                json.dumps(phonetic.describe(), indent=2, ensure_ascii=False), "utf-8"
+            )
+            mlflow.log_params(
+                {
+                    "phonetic.terms": len(phonetic.terms),
+                    "phonetic.latin_forms": len(phonetic.latin),
+                    "phonetic.homophone_keys": len(phonetic.keys),
+                    "phonetic.protected": len(phonetic.protected),
+                }
+            )
         evaluation = write_evaluation(
-            run_dir, table=eval_rows, scores=scores, classifier=classifier, taxonomy=taxonomy, splits=config.data.eval_splits,
-            baseline=baseline, baseline_note=baseline_note, title="qinglang training report",
-            header={"run": run.info.run_id, "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)" if mode == "demo" else f"corpora from {data_dir}",
-                    "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})", "trained at": trained_at,
-                    "fit splits": ", ".join(config.data.fit_splits), "evaluation splits": ", ".join(config.data.eval_splits)},
-            extra_sections=training_sections(taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier),
+            run_dir,
+            table=eval_rows,
+            scores=scores,
+            classifier=classifier,
+            taxonomy=taxonomy,
+            splits=config.data.eval_splits,
+            baseline=baseline,
+            baseline_note=baseline_note,
+            title="qinglang training report",
+            header={
+                "run": run.info.run_id,
+                "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)"
+                if mode == "demo"
+                else f"corpora from {data_dir}",
+                "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})",
+                "trained at": trained_at,
+                "fit splits": ", ".join(config.data.fit_splits),
+                "evaluation splits": ", ".join(config.data.eval_splits),
+            },
+            extra_sections=training_sections(
+                taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier
+            ),
         )
         results = evaluation.results
 
@@ -348,15 +435,24 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
         for key, fit in classifier.category_fits_.items():
             mlflow.set_tag(f"category.{key}", "trained" if fit.trained else f"not trained: {fit.reason}")
             if fit.trained:
-                mlflow.log_metrics({f"validation.{key}.{m}": getattr(fit, f"validation_{m}") for m in ("precision", "recall", "f1", "ap")})
+                mlflow.log_metrics(
+                    {
+                        f"validation.{key}.{m}": getattr(fit, f"validation_{m}")
+                        for m in ("precision", "recall", "f1", "ap")
+                    }
+                )
                 mlflow.log_metric(f"threshold.{key}", fit.threshold)
         mlflow.log_metrics(metrics_for_mlflow(results))
         if evaluation.baseline_results is not None:
-            mlflow.log_metrics({f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()})
+            mlflow.log_metrics(
+                {f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()}
+            )
         mlflow.log_metric("fit_seconds", fit_seconds)
         for path in sorted(run_dir.iterdir()):
             if path.is_file():
-                mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
+                mlflow.log_artifact(
+                    str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation"
+                )
 
         example = pd.DataFrame({"text": INPUT_EXAMPLE})
         with tempfile.TemporaryDirectory() as code_dir:
@@ -365,7 +461,9 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
                 python_model=QinglangPyfunc(),
                 artifacts={ARTIFACT_KEY: str(bundle_path)},
                 code_paths=[str(stage_code(Path(code_dir)))],
-                signature=infer_signature(example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}),
+                signature=infer_signature(
+                    example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}
+                ),
                 input_example=example,
                 pip_requirements=runtime_requirements(),
                 registered_model_name=config.mlflow.registered_model if register else None,
@@ -376,7 +474,9 @@ def train(config: TrainConfig, data_dir: Path | None, out_dir: Path | None = Non
             client = MlflowClient()
             client.set_registered_model_alias(config.mlflow.registered_model, config.mlflow.alias, version)
             client.set_model_version_tag(config.mlflow.registered_model, version, "data_mode", mode)
-            client.set_model_version_tag(config.mlflow.registered_model, version, "git_commit", provenance["git_commit"])
+            client.set_model_version_tag(
+                config.mlflow.registered_model, version, "git_commit", provenance["git_commit"]
+            )
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
     if out_dir is not None:
         shutil.copytree(run_dir, out_dir, dirs_exist_ok=True)

@@ -45,7 +45,9 @@ def band_rank(url: object) -> int | None:
     return None
 
 
-def day_files(folder: str | Path, date_from: date | None = None, date_to: date | None = None, problems: list[str] | None = None) -> list[tuple[date, Path]]:
+def day_files(
+    folder: str | Path, date_from: date | None = None, date_to: date | None = None, problems: list[str] | None = None
+) -> list[tuple[date, Path]]:
     """The archive's day files in date order, within the dates given. A file named like a
     day that is not a real date (2023-02-30.json) is reported in `problems`, if given."""
     folder = Path(folder)
@@ -68,7 +70,9 @@ def day_files(folder: str | Path, date_from: date | None = None, date_to: date |
     return found
 
 
-def load_trending_archive(folder: str | Path, date_from: date | None = None, date_to: date | None = None, progress: bool = False) -> Archive:
+def load_trending_archive(
+    folder: str | Path, date_from: date | None = None, date_to: date | None = None, progress: bool = False
+) -> Archive:
     """Read day files; a file that is empty or malformed is reported in `problems` and
     skipped, so one bad day never loses the rest."""
     days, titles, ranks, problems, dropped = [], [], [], [], Counter()

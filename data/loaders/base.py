@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from qinglang.data.errors import DataError
-
 
 
 @dataclass
@@ -66,9 +65,7 @@ def require_file(path: Path) -> Path:
 def require_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"missing column(s) {missing}; found {list(frame.columns)}", file=str(path)
-        )
+        raise DataError(f"missing column(s) {missing}; found {list(frame.columns)}", file=str(path))
 
 
 def clean_texts(frame: pd.DataFrame, dropped: Counter, reason: str = "empty text") -> pd.DataFrame:

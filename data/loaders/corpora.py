@@ -159,7 +159,9 @@ def read_sos4k(folder: Path) -> NativeRows:
     return NativeRows("sos4k", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("cyberbullying_roles", "cyberbullying_roles", "Cyberbullying participant roles (Weibo, GB18030); no official split")
+@register(
+    "cyberbullying_roles", "cyberbullying_roles", "Cyberbullying participant roles (Weibo, GB18030); no official split"
+)
 def read_cyberbullying_roles(folder: Path) -> NativeRows:
     path = folder / "Cyberbullying roles data_original.CSV"
     raw = _read_csv(path, encoding="gb18030")
@@ -175,7 +177,9 @@ def read_cyberbullying_roles(folder: Path) -> NativeRows:
     return NativeRows("cyberbullying_roles", frame, [path], dropped, notes=["read as GB18030"])
 
 
-@register("thucnews_titles", "thucnews_titles", "THUCNews Sina headlines 2005-2011; its dev file trains, its test file tests")
+@register(
+    "thucnews_titles", "thucnews_titles", "THUCNews Sina headlines 2005-2011; its dev file trains, its test file tests"
+)
 def read_thucnews_titles(folder: Path) -> NativeRows:
     classes_path = require_file(folder / "class.txt")
     classes = [c.strip() for c in classes_path.read_text("utf-8").splitlines() if c.strip()]
@@ -188,7 +192,9 @@ def read_thucnews_titles(folder: Path) -> NativeRows:
                 continue
             title, sep, cls = line.rpartition("\t")
             if not sep or not cls.strip().isdigit() or int(cls) >= len(classes):
-                raise DataError(f"expected 'title<TAB>class id' with id < {len(classes)}, got {line!r}", file=str(path), row=lineno)
+                raise DataError(
+                    f"expected 'title<TAB>class id' with id < {len(classes)}, got {line!r}", file=str(path), row=lineno
+                )
             texts.append(title)
             natives.append((classes[int(cls)],))
         frames.append(clean_texts(native_frame(texts, [split] * len(texts), natives), dropped))
@@ -196,14 +202,20 @@ def read_thucnews_titles(folder: Path) -> NativeRows:
     return NativeRows("thucnews_titles", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("weibo_trending_labeled", "weibo_trending_labeled", "Weibo trending titles labeled with the taxonomy; train.csv trains, dev.csv is held out")
+@register(
+    "weibo_trending_labeled",
+    "weibo_trending_labeled",
+    "Weibo trending titles labeled with the taxonomy; train.csv trains, dev.csv is held out",
+)
 def read_weibo_trending_labeled(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
     for split in ("train", "dev"):
         path = folder / f"{split}.csv"
         raw = _read_csv(path, encoding="utf-8-sig")
         require_columns(raw, ["text", "labels"], path)
-        natives = [tuple(k.strip() for k in str(v).split(";") if k.strip()) if pd.notna(v) else () for v in raw["labels"]]
+        natives = [
+            tuple(k.strip() for k in str(v).split(";") if k.strip()) if pd.notna(v) else () for v in raw["labels"]
+        ]
         frame = native_frame(raw["text"], [split] * len(raw), natives)
         if "sample" in raw.columns:
             frame["sample"] = raw["sample"].to_numpy()

@@ -8,9 +8,9 @@ model that matches them, so they are applied there, with the text normalisation.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from qinglang.data.errors import DataError
 

@@ -4,8 +4,8 @@ a text column, optional `split`, `source` and `id`, and one 0/1/blank column per
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,9 @@ def _existing_table(path: str | Path) -> tuple[Path, str]:
 
 def _csv_options(fmt: str) -> dict:
     """Every column as text, empty cells as missing, a BOM tolerated."""
-    return dict(sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    return dict(
+        sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+    )
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -134,13 +136,21 @@ def iter_labeled_file(
     checked for conflicts within a chunk."""
     path = Path(path)
     for chunk in iter_table(path, chunk_rows):
-        out, _, kept_rows = _canonical(chunk, taxonomy, path, source, text_column, True, int(chunk.index[0]) if len(chunk) else 0)
+        out, _, kept_rows = _canonical(
+            chunk, taxonomy, path, source, text_column, True, int(chunk.index[0]) if len(chunk) else 0
+        )
         _check_conflicts(out, [k for k in taxonomy.keys if out[k].notna().any()], path, kept_rows)
         yield out
 
 
 def _canonical(
-    raw: pd.DataFrame, taxonomy: Taxonomy, path: Path, source: str | None, text_column: str, strict: bool, row_offset: int = 0
+    raw: pd.DataFrame,
+    taxonomy: Taxonomy,
+    path: Path,
+    source: str | None,
+    text_column: str,
+    strict: bool,
+    row_offset: int = 0,
 ) -> tuple[pd.DataFrame, Counter, list[int]]:
     """The canonical frame of a raw table (or chunk), the drop counts, and the file row
     number of each kept row."""
@@ -162,12 +172,17 @@ def _canonical(
     keep = []
     labels = {k: [] for k in categories}
     for i, rec in enumerate(raw.itertuples(index=False)):
-        row = dict(zip(raw.columns, rec))
+        row = dict(zip(raw.columns, rec, strict=False))
         problem = None
         text = row[text_column]
         if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
             problem = "empty text"
-        elif "split" in row and row["split"] is not None and not pd.isna(row["split"]) and str(row["split"]) not in SPLITS:
+        elif (
+            "split" in row
+            and row["split"] is not None
+            and not pd.isna(row["split"])
+            and str(row["split"]) not in SPLITS
+        ):
             problem = f"split {row['split']!r} is not one of {list(SPLITS)}"
         parsed = {}
         for k in categories:
@@ -187,7 +202,11 @@ def _canonical(
     default_source = source or path.stem
     if "source" in raw.columns and source is None:
         given = raw["source"].iloc[keep]
-        out["source"] = given.where(given.notna() & (given.astype("string").str.strip() != ""), default_source).astype(str).to_numpy()
+        out["source"] = (
+            given.where(given.notna() & (given.astype("string").str.strip() != ""), default_source)
+            .astype(str)
+            .to_numpy()
+        )
     else:
         out["source"] = default_source
     out["split"] = raw["split"].iloc[keep].to_numpy() if "split" in raw.columns else None

@@ -75,7 +75,9 @@ def running():
 
 
 @contextmanager
-def _running(argv: list[str], health_url: str, log: Path, env: dict | None = None, cwd: Path | None = None, timeout: float = 180):
+def _running(
+    argv: list[str], health_url: str, log: Path, env: dict | None = None, cwd: Path | None = None, timeout: float = 180
+):
     """Start a server process, wait until `health_url` answers 200, stop it afterwards."""
     with open(log, "w") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd)

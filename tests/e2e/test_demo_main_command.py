@@ -26,7 +26,9 @@ def test_demo_set_is_valid_canonical_data_covering_every_category(taxonomy):
 
 def test_train_without_data_dir_uses_the_demo_set(tmp_path, cli):
     env = {k: v for k, v in os.environ.items() if k not in ("QINGLANG_DATA_DIR", "MLFLOW_TRACKING_URI")}
-    proc = subprocess.run(cli("train", "--out", "run"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cli("train", "--out", "run"), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ILLUSTRATIVE demo set" in proc.stderr
     assert "registered: models:/qinglang@candidate" in proc.stdout

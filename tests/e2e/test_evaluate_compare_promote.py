@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from qinglang.serve.cli import app
+from qinglang.cli.app import app
 from qinglang.training.config import TrainConfig
 from qinglang.training.train import demo_path, train
 
@@ -57,8 +57,19 @@ def test_promotion_gate_accepts_refuses_and_records(registry, tmp_path):
 def test_compare_prints_deltas_with_intervals(registry, tmp_path):
     client, weak = registry
     train(TrainConfig.model_validate(weak), None, tmp_path / "v2")
-    out = run("compare", "--baseline", "models:/qinglang/1", "--candidate", "models:/qinglang/2", "--data", str(demo_path()),
-              "--n-boot", "200", "--json", str(tmp_path / "cmp.json"))
+    out = run(
+        "compare",
+        "--baseline",
+        "models:/qinglang/1",
+        "--candidate",
+        "models:/qinglang/2",
+        "--data",
+        str(demo_path()),
+        "--n-boot",
+        "200",
+        "--json",
+        str(tmp_path / "cmp.json"),
+    )
     assert out.exit_code == 0, out.output
     assert "average_precision: candidate - baseline" in out.output and "95% interval" in out.output
     table = {r["category"]: r for r in json.loads((tmp_path / "cmp.json").read_text())}
@@ -77,7 +88,19 @@ def test_evaluate_writes_the_report_for_cold_test_and_logs_it(trained, tmp_path,
     result, uri, _ = trained
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     out_dir = tmp_path / "report"
-    out = run("evaluate", "--model", result.model_uri, "--data-dir", str(data_dir), "--source", "cold", "--split", "test", "--out", str(out_dir))
+    out = run(
+        "evaluate",
+        "--model",
+        result.model_uri,
+        "--data-dir",
+        str(data_dir),
+        "--source",
+        "cold",
+        "--split",
+        "test",
+        "--out",
+        str(out_dir),
+    )
     assert out.exit_code == 0, out.output
     report = (out_dir / "report.md").read_text("utf-8")
     assert "test split(s) of cold" in report and "keyword F1" in report and "## Top errors" in report
@@ -88,4 +111,9 @@ def test_evaluate_writes_the_report_for_cold_test_and_logs_it(trained, tmp_path,
     assert logged.data.metrics["test.cold.online_violence.f1"] > 0.5
     assert logged.data.metrics["keyword_baseline.test.cold.online_violence.f1"] > 0
     artifacts = {a.path for a in client.list_artifacts(run_id, "report")}
-    assert {"report/report.md", "report/pr_curves_test.png", "report/reliability_test.png", "report/threshold_curves_test.png"} <= artifacts
+    assert {
+        "report/report.md",
+        "report/pr_curves_test.png",
+        "report/reliability_test.png",
+        "report/threshold_curves_test.png",
+    } <= artifacts

@@ -26,7 +26,9 @@ EXACT = {
     "symbols": lambda t: "*".join(t[:4]) + "·".join(t[4:]),
     "dots and bars": lambda t: ".".join(t[:3]) + "|".join(t[3:]),
     "zero-width": lambda t: "\u200b".join(t),
-    "traditional": lambda t: t.translate(str.maketrans("这个傻逼脑残滚出去他妈的么玩儿", "這個傻逼腦殘滾出去他媽的麼玩兒")),
+    "traditional": lambda t: t.translate(
+        str.maketrans("这个傻逼脑残滚出去他妈的么玩儿", "這個傻逼腦殘滾出去他媽的麼玩兒")
+    ),
     "full width": lambda t: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in t),
 }
 
@@ -86,8 +88,8 @@ def test_the_model_carries_a_phonetic_map_of_its_lexicon(bundle):
 @pytest.mark.parametrize(
     "plain, disguised",
     [
-        ("你真让人恶心，滚", "你真让人饿新，滚"),   # homophone characters of a lexicon term
-        ("你真让人恶心，滚", "你真让人exin，滚"),   # its full pinyin
+        ("你真让人恶心，滚", "你真让人饿新，滚"),  # homophone characters of a lexicon term
+        ("你真让人恶心，滚", "你真让人exin，滚"),  # its full pinyin
         ("你真是个弱智，滚", "你真是个弱纸，滚"),
     ],
 )

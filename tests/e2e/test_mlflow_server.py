@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from qinglang.serve.loading import load_bundle
+from qinglang.models.registry import load_bundle
 from qinglang.training.train import train
 
 pytestmark = [pytest.mark.corpora, pytest.mark.slow]
@@ -18,8 +18,20 @@ pytestmark = [pytest.mark.corpora, pytest.mark.slow]
 def mlflow_server(tmp_path, port, running):
     mlflow_exe = Path(sys.executable).with_name("mlflow")
     url = f"http://127.0.0.1:{port}"
-    argv = [str(mlflow_exe), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts")]
+    argv = [
+        str(mlflow_exe),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+    ]
     with running(argv, f"{url}/health", tmp_path / "server.log"):
         yield url
 
@@ -28,7 +40,7 @@ def test_training_logs_and_registers_on_a_tracking_server(mlflow_server, data_di
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.chdir(tmp_path)
     result = train(make_config(data={"max_rows_per_source": 300}), data_dir)
-    assert not (tmp_path / "mlflow.db").exists()                 # nothing went to the embedded store
+    assert not (tmp_path / "mlflow.db").exists()  # nothing went to the embedded store
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     assert client.get_run(result.run_id).data.metrics["test.all._macro.f1"] > 0
     assert client.get_model_version_by_alias("qinglang", "candidate").run_id == result.run_id

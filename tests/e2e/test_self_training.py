@@ -22,12 +22,17 @@ def test_self_trained_category_is_fitted_on_pre_cutoff_archive_titles(data_dir, 
     monkeypatch.setattr(train_module, "unlabeled_texts", spy)
     cfg = make_config(
         data={"max_rows_per_source": 400, "unlabeled_archive": {"before": "2022-01-01"}},
-        model={"cv_folds": 3, "min_positives": 8, "n_jobs": 1, "categories": {"trivial": {"self_training": {"n_positive": 40, "weight": 0.3}}}},
+        model={
+            "cv_folds": 3,
+            "min_positives": 8,
+            "n_jobs": 1,
+            "categories": {"trivial": {"self_training": {"n_positive": 40, "weight": 0.3}}},
+        },
     )
     result = train(cfg, data_dir, register=False)
 
     pool = pools[0]
-    assert len(pool) == 400                                  # capped like every source of a slice run
+    assert len(pool) == 400  # capped like every source of a slice run
     archive = load_trending_archive(data_dir / ARCHIVE_FOLDER)
     first_seen = archive.titles.set_index("title")["first_seen"]
     assert first_seen.loc[pool].max() < np.datetime64("2022-01-01")
@@ -35,7 +40,11 @@ def test_self_trained_category_is_fitted_on_pre_cutoff_archive_titles(data_dir, 
 
     summary = {f["key"]: f for f in result.bundle.classifier.fit_summary()}
     trivial = summary["trivial"]
-    assert trivial["trained"] and trivial["pseudo_labeled"]["positive"] == 40 and trivial["pseudo_labeled"]["negative"] > 40
+    assert (
+        trivial["trained"]
+        and trivial["pseudo_labeled"]["positive"] == 40
+        and trivial["pseudo_labeled"]["negative"] > 40
+    )
     assert summary["celebrity_hype"]["pseudo_labeled"] is None
     scores = result.bundle.score_frame(["明星机场私服穿搭", "为什么吃火锅这么快乐"])
     assert np.isfinite(scores["score_trivial"]).all()

@@ -18,7 +18,13 @@ from qinglang.serve.predictor import Predictor
 
 pytestmark = [pytest.mark.corpora, pytest.mark.slow]
 
-TEXTS = ["你这个傻逼滚出去", "明天全国大部分地区有雨", "某顶流明星机场私服曝光", "喝醋能治新冠，转发给家人", "我不想活了"]
+TEXTS = [
+    "你这个傻逼滚出去",
+    "明天全国大部分地区有雨",
+    "某顶流明星机场私服曝光",
+    "喝醋能治新冠，转发给家人",
+    "我不想活了",
+]
 MODEL = "models:/qinglang@candidate"
 
 
@@ -63,12 +69,14 @@ def in_process(served_env):
 def test_http_service_answers_like_the_in_process_api(served_env, in_process, cli, port, running, tmp_path):
     env, work, result = served_env
     url = f"http://127.0.0.1:{port}"
-    with running(cli("serve", "--model", MODEL, "--port", str(port)), f"{url}/readyz", tmp_path / "serve.log", env=env, cwd=work):
+    with running(
+        cli("serve", "--model", MODEL, "--port", str(port)), f"{url}/readyz", tmp_path / "serve.log", env=env, cwd=work
+    ):
         status, body = call(f"{url}/v1/moderate", {"items": [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]})
         assert status == 200
         assert body["model"] == {"name": "qinglang", "version": result.registered_version}
-        for item, pred in zip(body["items"], in_process.predict(TEXTS)):
-            assert item["scores"] == pred.scores                     # same floats, bit for bit
+        for item, pred in zip(body["items"], in_process.predict(TEXTS), strict=True):
+            assert item["scores"] == pred.scores  # same floats, bit for bit
             assert [f["category"] for f in item["flagged"]] == [f.category for f in pred.flagged]
         status, ready = call(f"{url}/readyz")
         assert status == 200 and ready["model"]["version"] == result.registered_version
@@ -83,35 +91,67 @@ def test_several_workers_with_an_api_key_share_metrics(served_env, cli, port, ru
     url = f"http://127.0.0.1:{port}"
     env = {**env, "QINGLANG_API_KEY": "k3y"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with running(cli("serve", "--model", MODEL, "--port", str(port), "--workers", "2"), f"{url}/readyz", tmp_path / "serve.log", env=env, cwd=work):
+    with running(
+        cli("serve", "--model", MODEL, "--port", str(port), "--workers", "2"),
+        f"{url}/readyz",
+        tmp_path / "serve.log",
+        env=env,
+        cwd=work,
+    ):
         one = {"items": [{"id": "1", "text": TEXTS[0]}]}
         assert call(f"{url}/v1/moderate", one)[0] == 401
         assert call(f"{url}/v1/moderate", one, token="wrong")[0] == 401
         answers = [call(f"{url}/v1/moderate", one, token="k3y") for _ in range(20)]
         assert {status for status, _ in answers} == {200}
-        assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1     # every worker answers the same
+        assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1  # every worker answers the same
         with urllib.request.urlopen(f"{url}/metrics") as response:
             text = response.read().decode()
-        assert "qinglang_items_scored_total 20.0" in text                           # summed over both workers
+        assert "qinglang_items_scored_total 20.0" in text  # summed over both workers
 
 
 def test_mlflow_models_serve_gives_the_same_scores(served_env, in_process, port, running, tmp_path):
     env, work, _ = served_env
     mlflow_exe = str(Path(sys.executable).with_name("mlflow"))
-    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}  # it execs `uvicorn` from PATH
+    env = {
+        **env,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }  # it execs `uvicorn` from PATH
     url = f"http://127.0.0.1:{port}"
-    argv = [mlflow_exe, "models", "serve", "-m", MODEL, "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    argv = [
+        mlflow_exe,
+        "models",
+        "serve",
+        "-m",
+        MODEL,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with running(argv, f"{url}/ping", tmp_path / "mlflow-serve.log", env=env, cwd=work, timeout=300):
-        status, body = call(f"{url}/invocations", {"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}})
+        status, body = call(
+            f"{url}/invocations", {"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}
+        )
     assert status == 200, body
     predictions = body["predictions"]
     proba, flags = in_process.scores(TEXTS)
     for j, key in enumerate(in_process.categories):
-        served = np.array([np.nan if p[f"score_{key}"] is None else p[f"score_{key}"] for p in predictions], dtype=float)
+        served = np.array(
+            [np.nan if p[f"score_{key}"] is None else p[f"score_{key}"] for p in predictions], dtype=float
+        )
         np.testing.assert_allclose(served, proba[:, j], rtol=1e-9, equal_nan=True)
         assert [p[f"flag_{key}"] for p in predictions] == flags[:, j].tolist()
 
 
 def test_serve_refuses_a_broken_model_reference_before_binding(cli, port, tmp_path):
-    proc = subprocess.run(cli("serve", "--model", str(tmp_path / "no-model"), "--port", str(port)), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        cli("serve", "--model", str(tmp_path / "no-model"), "--port", str(port)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr

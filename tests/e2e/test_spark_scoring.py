@@ -32,17 +32,34 @@ def test_spark_scores_equal_in_process_scores(trained, cli, texts):
     result, uri, work = trained
     src, out = work / "spark_in.parquet", work / "spark_out"
     pd.DataFrame({"post_id": np.arange(len(texts)) * 7, "body": texts, "lang": "zh"}).to_parquet(src, index=False)
-    argv = cli("score", "--engine", "spark", "--spark-master", "local[2]", "--model", result.model_uri,
-               "--input", str(src), "--output", str(out), "--text-column", "body", "--profile", "review")
+    argv = cli(
+        "score",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--model",
+        result.model_uri,
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--text-column",
+        "body",
+        "--profile",
+        "review",
+    )
     proc = subprocess.run(argv, env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "_SUCCESS").is_file()
     frame = pd.read_parquet(out).sort_values("post_id").reset_index(drop=True)
-    assert frame["post_id"].tolist() == list(np.arange(len(texts)) * 7)       # every row, once
-    assert frame["body"].tolist() == texts and set(frame["lang"]) == {"zh"}     # input columns kept
+    assert frame["post_id"].tolist() == list(np.arange(len(texts)) * 7)  # every row, once
+    assert frame["body"].tolist() == texts and set(frame["lang"]) == {"zh"}  # input columns kept
     local = result.bundle.score_frame(texts, "review")
     for key in result.bundle.categories:
-        np.testing.assert_allclose(frame[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-9, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(
+            frame[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-9, atol=1e-12, equal_nan=True
+        )
         assert frame[f"flag_{key}"].tolist() == local[f"flag_{key}"].tolist()
 
 
@@ -51,14 +68,44 @@ def test_spark_refuses_empty_texts_and_a_bare_bundle_folder(trained, cli):
     src = work / "spark_gaps.parquet"
     pd.DataFrame({"text": ["你好", None, "再见"]}).to_parquet(src, index=False)
     proc = subprocess.run(
-        cli("score", "--engine", "spark", "--spark-master", "local[1]", "--model", result.model_uri, "--input", str(src), "--output", str(work / "never")),
-        env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=600,
+        cli(
+            "score",
+            "--engine",
+            "spark",
+            "--spark-master",
+            "local[1]",
+            "--model",
+            result.model_uri,
+            "--input",
+            str(src),
+            "--output",
+            str(work / "never"),
+        ),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 2 and "empty in 1 row(s)" in proc.stderr
     assert not (work / "never").exists()
     bundle_dir = result.out_dir / "bundle"
     proc = subprocess.run(
-        cli("score", "--engine", "spark", "--model", str(bundle_dir), "--input", str(src), "--output", str(work / "never")),
-        env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=600,
+        cli(
+            "score",
+            "--engine",
+            "spark",
+            "--model",
+            str(bundle_dir),
+            "--input",
+            str(src),
+            "--output",
+            str(work / "never"),
+        ),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 2 and "not an MLflow model folder" in proc.stderr

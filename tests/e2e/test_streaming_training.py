@@ -21,23 +21,36 @@ def test_streamed_training_logs_loads_and_scores(data_dir, tracking, tmp_path, t
     fit = fit[fit["split"] == "train"].sample(frac=1.0, random_state=0)
     keys = trained[0].bundle.categories
     big = tmp_path / "stream.parquet"
-    pd.concat([fit] * 3)[["text", "source", *keys]].assign(split="train").to_parquet(big, index=False, row_group_size=2000)
+    pd.concat([fit] * 3)[["text", "source", *keys]].assign(split="train").to_parquet(
+        big, index=False, row_group_size=2000
+    )
 
     raw = load_config(None).model_dump(mode="json")
-    cfg = TrainConfig.model_validate({
-        **{k: raw[k] for k in ("seed", "thresholds", "mlflow")},
-        "data": {"max_rows_per_source": 300},
-        "features": {"deobfuscate": True},
-        "model": {"min_positives": 8},
-        "streaming": {"files": [{"path": str(big), "source": "slices_x3"}], "chunk_rows": 1500, "n_features": 2**16, "epochs": 2},
-    })
+    cfg = TrainConfig.model_validate(
+        {
+            **{k: raw[k] for k in ("seed", "thresholds", "mlflow")},
+            "data": {"max_rows_per_source": 300},
+            "features": {"deobfuscate": True},
+            "model": {"min_positives": 8},
+            "streaming": {
+                "files": [{"path": str(big), "source": "slices_x3"}],
+                "chunk_rows": 1500,
+                "n_features": 2**16,
+                "epochs": 2,
+            },
+        }
+    )
     result = train(cfg, data_dir, tmp_path / "out", register=False)
 
     run = mlflow.get_run(result.run_id)
     assert int(run.data.params["data.rows.stream:slices_x3"]) == 3 * len(fit)
     assert "stream:slices_x3" in (tmp_path / "out" / "data_fingerprint.json").read_text()
     assert result.bundle.classifier.trained_[keys.index("online_violence")]
-    cold = result.results[(result.results["split"] == "test") & (result.results["source"] == "cold") & (result.results["category"] == "online_violence")].iloc[0]
+    cold = result.results[
+        (result.results["split"] == "test")
+        & (result.results["source"] == "cold")
+        & (result.results["category"] == "online_violence")
+    ].iloc[0]
     # a real model: on held-out COLD rows it never streamed, well above the AP of chance (the positive rate)
     assert cold["average_precision"] > cold["support"] / cold["n"] + 0.1
 

@@ -35,7 +35,14 @@ def test_run_records_provenance_metrics_and_artifacts(trained):
     assert 0 < metrics["test.cold.online_violence.accuracy"] <= 1
     assert "test.all._macro.f1" in metrics and "dev.weibo_trending_labeled.celebrity_hype.average_precision" in metrics
     artifacts = {a.path for d in ("report", "evaluation") for a in client.list_artifacts(result.run_id, d)}
-    assert {"report/report.md", "report/pr_curves_test.png", "evaluation/metrics.json", "evaluation/data_fingerprint.json", "evaluation/data_report.json", "evaluation/config.yaml"} <= artifacts
+    assert {
+        "report/report.md",
+        "report/pr_curves_test.png",
+        "evaluation/metrics.json",
+        "evaluation/data_fingerprint.json",
+        "evaluation/data_report.json",
+        "evaluation/config.yaml",
+    } <= artifacts
     version = client.get_model_version_by_alias("qinglang", "candidate")
     assert version.run_id == result.run_id
 
@@ -64,14 +71,25 @@ def test_registered_model_loads_in_a_fresh_process_and_matches(trained):
         "print(review.to_json(orient='records'))\n"
         "print(out.to_json(orient='records'))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(texts)], env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(texts)],
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     fresh = pd.DataFrame(json.loads(proc.stdout.strip().splitlines()[-1]))
     local = result.bundle.score_frame(texts)
     for key in result.bundle.categories:
-        np.testing.assert_allclose(fresh[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(
+            fresh[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-6, equal_nan=True
+        )
         assert fresh[f"flag_{key}"].tolist() == local[f"flag_{key}"].tolist()
-    review = pd.DataFrame(json.loads(proc.stdout.strip().splitlines()[-2]))  # the operating point travels as a pyfunc param
+    review = pd.DataFrame(
+        json.loads(proc.stdout.strip().splitlines()[-2])
+    )  # the operating point travels as a pyfunc param
     local_review = result.bundle.score_frame(texts, "review")
     assert review.filter(like="flag_").to_numpy().tolist() == local_review.filter(like="flag_").to_numpy().tolist()
 
@@ -82,10 +100,19 @@ def test_score_command_adds_score_and_flag_columns(trained, cli, suffix):
     src = work / f"in_{suffix}.csv"
     pd.DataFrame({"id": [1, 2, 3], "text": ["你这个傻逼", "今天天气很好", "喝醋能治新冠"]}).to_csv(src, index=False)
     out = work / f"out.{suffix}"
-    proc = subprocess.run(cli("score", "--model", "models:/qinglang@candidate", "--input", str(src), "--output", str(out)), env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cli("score", "--model", "models:/qinglang@candidate", "--input", str(src), "--output", str(out)),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](out)
-    assert frame["id"].astype(str).tolist() == ["1", "2", "3"]     # input columns kept as read
+    frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](
+        out
+    )
+    assert frame["id"].astype(str).tolist() == ["1", "2", "3"]  # input columns kept as read
     for key in result.bundle.categories:
         assert set(frame[f"flag_{key}"]) <= {0, 1}
         assert frame[f"score_{key}"].dropna().between(0, 1).all()
@@ -97,10 +124,24 @@ def test_score_command_errors_are_clear_and_leave_no_output(trained, cli):
     src = work / "no_text.csv"
     src.write_text("body\n你好\n", "utf-8")
     out = work / "never.csv"
-    proc = subprocess.run(cli("score", "--model", "models:/qinglang@candidate", "--input", str(src), "--output", str(out)), env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cli("score", "--model", "models:/qinglang@candidate", "--input", str(src), "--output", str(out)),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "no text column 'text'" in proc.stderr
     assert not out.exists() and not list(work.glob(".never.csv.*"))
-    proc = subprocess.run(cli("score", "--model", str(work / "missing-model"), "--input", str(src), "--output", str(out)), env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cli("score", "--model", str(work / "missing-model"), "--input", str(src), "--output", str(out)),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr
 
 
@@ -114,7 +155,14 @@ def test_evaluate_command_on_a_labeled_file_and_a_local_model_dir(trained, cli):
     mlflow.set_tracking_uri(uri)
     mlflow.artifacts.download_artifacts(artifact_uri=f"{result.model_uri}", dst_path=str(model_dir))
     out = work / "metrics.json"
-    proc = subprocess.run(cli("evaluate", "--model", str(model_dir), "--data", str(data), "--json", str(out)), env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cli("evaluate", "--model", str(model_dir), "--data", str(data), "--json", str(out)),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = {r["category"]: r for r in json.loads(out.read_text("utf-8"))}
     y = sample["online_violence"].astype(int).to_numpy()
@@ -151,6 +199,8 @@ def test_logged_model_carries_its_code_and_loads_without_qinglang_installed(trai
         "assert '/artifacts/code/qinglang/' in b.__file__, b.__file__\n"
         "print(m.predict(pd.DataFrame({'text': ['你这个傻逼']}))['score_online_violence'].iloc[0])\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 0 <= float(proc.stdout.strip().splitlines()[-1]) <= 1

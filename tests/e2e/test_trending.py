@@ -57,8 +57,26 @@ def test_audit_of_real_days_with_the_registered_model(env, cli, data_dir, tmp_pa
         shutil.copy(data_dir / "weibo_trending" / "raw" / f"{day}.json", archive)
     (archive / "2024-08-02.json").write_text("not json", "utf-8")
     out = tmp_path / "audit"
-    proc = subprocess.run(cli("audit", "--archive", str(archive), "--model", MODEL, "--out", str(out), "--data-dir", str(data_dir), "--n-boot", "50"),
-                          capture_output=True, text=True, env=env, cwd=work, timeout=600)
+    proc = subprocess.run(
+        cli(
+            "audit",
+            "--archive",
+            str(archive),
+            "--model",
+            MODEL,
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--n-boot",
+            "50",
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "audited 3 days" in proc.stdout and "1 day file(s) skipped" in proc.stdout
     assert "celebrity_hype    labeled  25.5%" in proc.stdout  # the dev split's uniform rows, from the file
@@ -74,8 +92,24 @@ def test_rerank_from_the_command_line_is_deterministic_and_matches_http(env, cli
     policy.write_text(POLICY, "utf-8")
     outputs = []
     for name in ("a.json", "b.json"):
-        proc = subprocess.run(cli("rerank", "--model", MODEL, "--policy", str(policy), "--input", str(day_list), "--output", str(tmp_path / name)),
-                              capture_output=True, text=True, env=env, cwd=work, timeout=300)
+        proc = subprocess.run(
+            cli(
+                "rerank",
+                "--model",
+                MODEL,
+                "--policy",
+                str(policy),
+                "--input",
+                str(day_list),
+                "--output",
+                str(tmp_path / name),
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
@@ -84,12 +118,23 @@ def test_rerank_from_the_command_line_is_deterministic_and_matches_http(env, cli
     shown = [e for e in decided["entries"] if e["position"] is not None]
     assert [e["position"] for e in shown] == list(range(1, len(shown) + 1))
     top10 = [e for e in shown if e["position"] <= 10]
-    assert sum(any(r["category"] == "celebrity_hype" for r in e["reasons"]) and e["action"] != "demote" for e in top10) <= 2
+    assert (
+        sum(any(r["category"] == "celebrity_hype" for r in e["reasons"]) and e["action"] != "demote" for e in top10)
+        <= 2
+    )
 
     url = f"http://127.0.0.1:{port}"
-    with running(cli("serve", "--model", MODEL, "--port", str(port), "--policy", str(policy)), f"{url}/readyz", tmp_path / "serve.log", env=env, cwd=work):
+    with running(
+        cli("serve", "--model", MODEL, "--port", str(port), "--policy", str(policy)),
+        f"{url}/readyz",
+        tmp_path / "serve.log",
+        env=env,
+        cwd=work,
+    ):
         body = json.dumps({"entries": json.loads(day_list.read_text("utf-8"))}, ensure_ascii=False).encode()
-        request = urllib.request.Request(f"{url}/v1/trending/rerank", data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/v1/trending/rerank", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             served = json.loads(response.read())
     assert served["entries"] == decided["entries"]
@@ -100,7 +145,15 @@ def test_rerank_from_the_command_line_is_deterministic_and_matches_http(env, cli
 def test_serve_refuses_an_invalid_policy_before_binding(env, cli, port, tmp_path, workers):
     env, work = env
     policy = tmp_path / "bad.yaml"
-    policy.write_text("name: bad\ncaps: [{name: c, categories: [celebrity_hype], profile: balanced, top: 10}]\n", "utf-8")
-    proc = subprocess.run(cli("serve", "--model", MODEL, "--port", str(port), "--policy", str(policy), "--workers", workers),
-                          capture_output=True, text=True, env=env, cwd=work, timeout=300)
+    policy.write_text(
+        "name: bad\ncaps: [{name: c, categories: [celebrity_hype], profile: balanced, top: 10}]\n", "utf-8"
+    )
+    proc = subprocess.run(
+        cli("serve", "--model", MODEL, "--port", str(port), "--policy", str(policy), "--workers", workers),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "field `caps[0].max`" in proc.stderr

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from qinglang.cli.app import app
 from qinglang.data.loaders.archive import band_rank
-from qinglang.serve.audit import check_against_labels, run_audit
-from qinglang.serve.audit_report import write_report
-from qinglang.serve.cli import app
+from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit
+from qinglang.trending.report import write_report
 
 pytestmark = pytest.mark.corpora
 
@@ -38,7 +38,7 @@ def day_records(folder, day):
 
 
 def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, demo_bundle):
-    result = run_audit(demo_bundle, archive, n_boot=100, jobs=1)
+    result = run_audit(demo_bundle, AuditRequest(archive, n_boot=100, jobs=1))
     s = result.summary
     assert s["days_read"] == 4 and s["day_files_skipped"] == 4
     assert any("2024-08-03.json" in p and "not valid JSON" in p for p in result.problems)
@@ -65,16 +65,35 @@ def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, 
         top10 = result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp(day).date())]
         ranked = sum(1 for r in records if (band_rank(r.get("url")) or 99) <= 10)
         assert (top10["entries"] == ranked).all() and (len(top10) > 0) == (ranked > 0)
-    assert len(result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp("2020-11-24").date())]) == 0
+    assert (
+        len(result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp("2020-11-24").date())])
+        == 0
+    )
 
 
 def test_report_and_tables_are_written(archive, demo_bundle, tmp_path):
-    result = run_audit(demo_bundle, archive, n_boot=50, jobs=1)
+    result = run_audit(demo_bundle, AuditRequest(archive, n_boot=50, jobs=1))
     report = write_report(result, tmp_path / "out", model_ref="demo")
     text = report.read_text("utf-8")
-    for section in ("## Monthly share per category", "## Most frequent flagged titles per month", "## Days that stand out", "## Skipped day files", "2024-08-03.json"):
+    for section in (
+        "## Monthly share per category",
+        "## Most frequent flagged titles per month",
+        "## Days that stand out",
+        "## Skipped day files",
+        "2024-08-03.json",
+    ):
         assert section in text
-    for name in ("days.parquet", "days.csv", "months.csv", "groups_by_month.csv", "top_titles.csv", "standout_days.csv", "monthly_share.png", "groups_stacked.png", "summary.json"):
+    for name in (
+        "days.parquet",
+        "days.csv",
+        "months.csv",
+        "groups_by_month.csv",
+        "top_titles.csv",
+        "standout_days.csv",
+        "monthly_share.png",
+        "groups_stacked.png",
+        "summary.json",
+    ):
         assert (tmp_path / "out" / name).stat().st_size > 0
     parquet = pd.read_parquet(tmp_path / "out" / "days.parquet")
     assert len(parquet) == len(result.days) == len(pd.read_csv(tmp_path / "out" / "days.csv"))
@@ -82,8 +101,8 @@ def test_report_and_tables_are_written(archive, demo_bundle, tmp_path):
 
 
 def test_same_archive_and_seed_give_the_same_tables(archive, demo_bundle):
-    a = run_audit(demo_bundle, archive, n_boot=50, seed=3, jobs=1)
-    b = run_audit(demo_bundle, archive, n_boot=50, seed=3, jobs=2)
+    a = run_audit(demo_bundle, AuditRequest(archive, n_boot=50, seed=3, jobs=1))
+    b = run_audit(demo_bundle, AuditRequest(archive, n_boot=50, seed=3, jobs=2))
     pd.testing.assert_frame_equal(a.days, b.days)
     pd.testing.assert_frame_equal(a.top_titles, b.top_titles)
 
@@ -91,8 +110,10 @@ def test_same_archive_and_seed_give_the_same_tables(archive, demo_bundle):
 def test_dates_limit_the_audit(archive, demo_bundle):
     from datetime import date
 
-    result = run_audit(demo_bundle, archive, date(2024, 8, 1), date(2024, 8, 31), n_boot=0, jobs=1)
-    assert result.summary["days_read"] == 2 and result.summary["day_files_skipped"] == 4  # the misnamed file has no date to filter by
+    result = run_audit(demo_bundle, AuditRequest(archive, date(2024, 8, 1), date(2024, 8, 31), n_boot=0, jobs=1))
+    assert (
+        result.summary["days_read"] == 2 and result.summary["day_files_skipped"] == 4
+    )  # the misnamed file has no date to filter by
     assert result.days["share_low"].isna().all()  # no replicates, no interval
 
 
@@ -104,22 +125,59 @@ def test_the_check_against_labels_uses_the_dev_splits_uniform_rows(demo_bundle, 
     for key in ("celebrity_hype", "trivial"):
         labeled = uniform["labels"].str.split(";").apply(lambda keys: key in keys).mean()
         assert table.at[key, "labeled_share"] == pytest.approx(labeled)
-        assert table.at[key, "mean_probability_abs_error"] == pytest.approx(abs(table.at[key, "mean_probability"] - labeled))
+        assert table.at[key, "mean_probability_abs_error"] == pytest.approx(
+            abs(table.at[key, "mean_probability"] - labeled)
+        )
 
 
 def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
     model = tmp_path / "model"
     demo_bundle.save(model)
     runner = CliRunner()
-    r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out"), "--n-boot", "20", "--jobs", "1", "--no-progress"], env={"QINGLANG_DATA_DIR": ""})
+    r = runner.invoke(
+        app,
+        [
+            "audit",
+            "--archive",
+            str(archive),
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "out"),
+            "--n-boot",
+            "20",
+            "--jobs",
+            "1",
+            "--no-progress",
+        ],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
     assert r.exit_code == 0, r.output
     assert "audited 4 days" in r.output and "4 day file(s) skipped" in r.output
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "2024-01-01.json").write_text("{oops", "utf-8")
-    r = runner.invoke(app, ["audit", "--archive", str(bad), "--model", str(model), "--out", str(tmp_path / "out2")], env={"QINGLANG_DATA_DIR": ""})
+    r = runner.invoke(
+        app,
+        ["audit", "--archive", str(bad), "--model", str(model), "--out", str(tmp_path / "out2")],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
     assert r.exit_code == 2 and "no entries to audit" in r.output
-    r = runner.invoke(app, ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out3"), "--estimator", "guess"], env={"QINGLANG_DATA_DIR": ""})
+    r = runner.invoke(
+        app,
+        [
+            "audit",
+            "--archive",
+            str(archive),
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "out3"),
+            "--estimator",
+            "guess",
+        ],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
     assert r.exit_code == 2 and "unknown share estimator" in r.output
 
 
@@ -127,7 +185,15 @@ def test_cli_dates(archive, demo_bundle, tmp_path):
     model = tmp_path / "model"
     demo_bundle.save(model)
     base = ["audit", "--archive", str(archive), "--model", str(model), "--n-boot", "0", "--jobs", "1"]
-    r = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a"), "--from", "2024-08-01", "--to", "2024-08-31"], env={"QINGLANG_DATA_DIR": ""})
+    r = CliRunner().invoke(
+        app,
+        [*base, "--out", str(tmp_path / "a"), "--from", "2024-08-01", "--to", "2024-08-31"],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
     assert r.exit_code == 0 and "audited 2 days (2024-08-01 … 2024-08-02)" in r.output
-    r = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b"), "--from", "2024-09-01", "--to", "2024-08-01"], env={"QINGLANG_DATA_DIR": ""})
+    r = CliRunner().invoke(
+        app,
+        [*base, "--out", str(tmp_path / "b"), "--from", "2024-09-01", "--to", "2024-08-01"],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
     assert r.exit_code == 2 and "after --to" in r.output

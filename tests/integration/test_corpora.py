@@ -14,8 +14,15 @@ pytestmark = pytest.mark.corpora
 
 # rows in the upstream files (see ../shared/datasets/README.md) = kept + counted drops
 EXPECTED_ROWS = {
-    "cold": 37480, "toxicn": 12011, "ced": 3387, "weibo21": 9592, "chineseharm": 3002,
-    "sos4k": 4208, "cyberbullying_roles": 11977, "thucnews_titles": 20000, "weibo_trending_labeled": 2150,
+    "cold": 37480,
+    "toxicn": 12011,
+    "ced": 3387,
+    "weibo21": 9592,
+    "chineseharm": 3002,
+    "sos4k": 4208,
+    "cyberbullying_roles": 11977,
+    "thucnews_titles": 20000,
+    "weibo_trending_labeled": 2150,
 }
 
 
@@ -78,7 +85,15 @@ def test_new_category_from_chineseharm_needs_only_a_taxonomy_entry(data_dir, tax
     from qinglang.data.taxonomy import load_taxonomy
 
     raw = taxonomy.to_dict()
-    raw["categories"].append({"key": "gambling", "name_zh": "赌博", "group": "harmful", "definition": "gambling promotion", "sources": {"chineseharm": ["博彩"]}})
+    raw["categories"].append(
+        {
+            "key": "gambling",
+            "name_zh": "赌博",
+            "group": "harmful",
+            "definition": "gambling promotion",
+            "sources": {"chineseharm": ["博彩"]},
+        }
+    )
     path = tmp_path / "taxonomy.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
     extended = load_taxonomy(path)
@@ -118,4 +133,6 @@ def test_trending_archive_distinct_titles_and_a_bad_day(data_dir, tmp_path):
     assert len(titles) == len({r["title"].strip() for d in days for r in d if r.get("title", "").strip()})
     assert titles["best_rank"].notna().any() and (titles["best_rank"].dropna() >= 1).all()
     both = titles[titles["days"] == 2]
-    assert (both["first_seen"] == pd.Timestamp("2024-06-01")).all() and (both["last_seen"] == pd.Timestamp("2024-06-02")).all()
+    assert (both["first_seen"] == pd.Timestamp("2024-06-01")).all() and (
+        both["last_seen"] == pd.Timestamp("2024-06-02")
+    ).all()

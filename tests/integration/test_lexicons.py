@@ -22,7 +22,9 @@ def column(baseline, texts, key):
 def test_builds_from_the_shipped_taxonomy(baseline, taxonomy):
     assert baseline.categories_ == taxonomy.keys
     assert {k: len(v) > 100 for k, v in baseline.terms_.items()} == {
-        "pornography": True, "violence": True, "online_violence": True,
+        "pornography": True,
+        "violence": True,
+        "online_violence": True,
     }
     print("\nterms per category:", {k: len(v) for k, v in baseline.terms_.items()}, "dropped:", dict(baseline.dropped_))
 
@@ -40,7 +42,9 @@ def test_obvious_texts_flag(baseline, text, key):
     assert column(baseline, [text], key)[0], baseline.matches(text)
 
 
-@pytest.mark.parametrize("text", ["明天全国大部分地区有雨", "国足世预赛名单公布", "高考志愿填报指南", "原来猫咪也会做梦"])
+@pytest.mark.parametrize(
+    "text", ["明天全国大部分地区有雨", "国足世预赛名单公布", "高考志愿填报指南", "原来猫咪也会做梦"]
+)
 def test_ordinary_trending_texts_do_not_flag(baseline, text):
     assert baseline.matches(text) == {}
     assert np.nansum(baseline.predict_proba([text])) == 0
@@ -62,7 +66,9 @@ def test_online_violence_on_cold_test(baseline, data_dir):
     flagged = column(baseline, test["text"], "online_violence")
     tp = int((flagged & offensive).sum())
     precision, recall = tp / max(int(flagged.sum()), 1), tp / int(offensive.sum())
-    print(f"\nCOLD test ({len(test)} rows, {int(offensive.sum())} offensive): keyword baseline online_violence "
-          f"precision {precision:.3f} recall {recall:.3f}, flags {flagged[~offensive].mean():.1%} of safe rows")
+    print(
+        f"\nCOLD test ({len(test)} rows, {int(offensive.sum())} offensive): keyword baseline online_violence "
+        f"precision {precision:.3f} recall {recall:.3f}, flags {flagged[~offensive].mean():.1%} of safe rows"
+    )
     assert 0.05 < recall < 0.9
     assert precision > offensive.mean()  # better than flagging at random

@@ -28,11 +28,17 @@ def test_committed_notebook_has_no_outputs(name):
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{name} has no code cells"
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
-    assert not dirty, f"{name}: cells {dirty} have outputs or an execution count; strip them (nbstripout, or Clear All Outputs) before committing"
+    dirty = [
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{name}: cells {dirty} have outputs or an execution count; strip them (nbstripout, or Clear All Outputs) before committing"
+    )
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     settings = code[0].source
-    assert "QINGLANG_DATA_DIR" in settings and "QINGLANG_NOTEBOOK_ROWS" in settings, f"{name}: the first code cell must read the settings"
+    assert "QINGLANG_DATA_DIR" in settings and "QINGLANG_NOTEBOOK_ROWS" in settings, (
+        f"{name}: the first code cell must read the settings"
+    )
 
 
 @pytest.mark.corpora
@@ -52,7 +58,9 @@ def test_notebook_runs_top_to_bottom(name, data_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     before = sorted(p.name for p in NOTEBOOK_DIR.iterdir())
 
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     started = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and its traceback, if any cell fails
     print(f"{name}: {time.perf_counter() - started:.1f} s")
@@ -63,4 +71,6 @@ def test_notebook_runs_top_to_bottom(name, data_dir, tmp_path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     assert len(outputs) >= len(code) // 2, f"{name}: only {len(outputs)} outputs for {len(code)} code cells"
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name}: no inline plot was produced"
-    assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, "the notebook wrote files into notebooks/ (mlruns, mlflow.db, reports?)"
+    assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, (
+        "the notebook wrote files into notebooks/ (mlruns, mlflow.db, reports?)"
+    )

@@ -1,0 +1,1 @@
+"""Scoring out of process: whole files in forked workers, and Parquet on Spark."""

@@ -1,0 +1,152 @@
+"""Score a Parquet dataset on Spark with the logged MLflow model (`qinglang score --engine spark`).
+
+The path for a platform that scores every post on its cluster: Spark executors apply the
+same pyfunc model that `qinglang serve` and `mlflow models serve` load, as a pandas UDF
+(`mlflow.pyfunc.spark_udf`) fed in Arrow batches. The output holds every input column plus
+`score_K` / `flag_K` for each category of the model's signature, written by Spark as a
+Parquet folder (part files, and `_SUCCESS` once the whole job has committed).
+
+- The model must be an MLflow model (`models:/NAME@ALIAS`, `runs:/ID/model`, a folder with
+  an MLmodel file): Spark ships it to the executors. A bare bundle folder is refused.
+- `env_manager`: `local` (default) runs the UDF in the executors' own Python, which must
+  have `qinglang[spark]` installed; `virtualenv` or `uv` make MLflow build the model's
+  logged requirements on each executor instead (see the README's "Spark" section).
+- A row with no text fails the run before scoring, with the count: nothing is skipped.
+
+Needs the `spark` extra (pyspark) and Java 17+."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from qinglang.data.errors import DataError
+from qinglang.models.registry import ModelLoadError, configure_tracking
+
+SCORES_COLUMN = "__qinglang_scores"
+
+
+@dataclass(frozen=True)
+class SparkScoreSummary:
+    rows: int
+    seconds: float
+    output: str
+
+
+def result_type(model_uri: str) -> str:
+    """The UDF's Spark type from the model signature: `score_K double, flag_K bigint, ...`."""
+    import mlflow
+
+    try:
+        signature = mlflow.models.get_model_info(model_uri).signature
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot read MLflow model {model_uri!r} ({type(exc).__name__}: {exc}); Spark scoring needs an MLflow model: "
+            "models:/NAME@ALIAS, runs:/RUN_ID/model or a folder with an MLmodel file"
+        ) from exc
+    if signature is None or signature.outputs is None:
+        raise ModelLoadError(
+            f"{model_uri}: the model has no output signature; retrain it with this version of qinglang"
+        )
+    fields = []
+    for name in signature.outputs.input_names():
+        if name.startswith("score_"):
+            fields.append(f"`{name}` double")
+        elif name.startswith("flag_"):
+            fields.append(f"`{name}` bigint")
+        else:
+            raise ModelLoadError(f"{model_uri}: unexpected output column {name!r} (expected score_K / flag_K)")
+    return ", ".join(fields)
+
+
+def spark_session(master: str | None = None, app_name: str = "qinglang-score"):
+    """A session for a run started here; executors use this Python unless PYSPARK_PYTHON says otherwise."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    if master:
+        builder = builder.master(master)
+    return builder.getOrCreate()
+
+
+def score_parquet(
+    model_uri: str,
+    input_path: str,
+    output_path: str,
+    text_column: str = "text",
+    profile: str | None = None,
+    spark=None,
+    master: str | None = None,
+    env_manager: str = "local",
+) -> SparkScoreSummary:
+    """Read `input_path` (a Parquet file or folder, any filesystem Spark reads), add the
+    score and flag columns, write `output_path` (overwritten if present)."""
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    local = Path(model_uri)
+    if local.exists() and not (local / "MLmodel").is_file():
+        raise ModelLoadError(
+            f"{model_uri}: not an MLflow model folder (no MLmodel file); Spark scoring needs the logged model, e.g. models:/qinglang@candidate"
+        )
+    configure_tracking()
+    spark = spark or spark_session(master)
+    frame = spark.read.parquet(str(input_path))
+    if text_column not in frame.columns:
+        raise DataError(
+            f"no text column {text_column!r}; found {frame.columns} (use --text-column)", file=str(input_path)
+        )
+    if SCORES_COLUMN in frame.columns or any(c.startswith(("score_", "flag_")) for c in frame.columns):
+        raise DataError("the input already has score_ / flag_ columns; score the original data", file=str(input_path))
+    # One pass for both: the row count reported, and the empty texts refused before scoring.
+    totals = frame.agg(
+        F.count(F.lit(1)).alias("rows"), F.count_if(F.col(text_column).isNull()).alias("missing")
+    ).first()
+    rows, missing = int(totals["rows"]), int(totals["missing"])
+    if missing:
+        raise DataError(
+            f"column {text_column!r} is empty in {missing} row(s); fill or remove them", file=str(input_path)
+        )
+    udf = mlflow.pyfunc.spark_udf(
+        spark,
+        model_uri,
+        result_type=result_type(model_uri),
+        env_manager=env_manager,
+        params={"profile": profile} if profile else None,
+    )
+    scored = frame.withColumn(SCORES_COLUMN, udf(F.struct(F.col(text_column).cast("string").alias("text"))))
+    scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], f"{SCORES_COLUMN}.*")
+    scored.write.mode("overwrite").parquet(str(output_path))
+    return SparkScoreSummary(rows, time.perf_counter() - started, str(output_path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point for `spark-submit .../qinglang/serve/spark.py --model ... --input ... --output ...`:
+    the master and resources come from spark-submit."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Score a Parquet dataset with a qinglang MLflow model on Spark.")
+    p.add_argument("--model", required=True, help="models:/NAME@ALIAS, runs:/RUN_ID/model or an MLflow model folder")
+    p.add_argument("--input", required=True, help="Parquet file or folder")
+    p.add_argument("--output", required=True, help="Parquet folder to write (replaced if present)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--profile", default=None, help="operating point (default: the model's)")
+    p.add_argument("--env-manager", default="local", choices=["local", "virtualenv", "uv", "conda"])
+    args = p.parse_args(argv)
+    try:
+        summary = score_parquet(
+            args.model, args.input, args.output, args.text_column, args.profile, env_manager=args.env_manager
+        )
+    except (DataError, ModelLoadError) as exc:
+        sys.exit(f"error: {exc}")
+    print(f"scored {summary.rows} rows in {summary.seconds:.1f} s → {summary.output}")
+
+
+if __name__ == "__main__":
+    main()

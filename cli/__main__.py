@@ -1,0 +1,3 @@
+from qinglang.cli.app import app
+
+app(prog_name="qinglang")

@@ -1,0 +1,73 @@
+"""`qinglang score`: a table file in, score_K / flag_K columns out, locally or on Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from qinglang.cli.common import MODEL_HELP, fail, show_progress
+from qinglang.data.errors import DataError
+
+
+def score(
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    input: Path = typer.Option(..., "--input", help="CSV, TSV, Parquet or JSONL file, any size."),
+    output: Path = typer.Option(
+        ..., "--output", help="Output file; its type follows its extension. Appears only when complete."
+    ),
+    text_column: str = typer.Option("text", "--text-column"),
+    jobs: int | None = typer.Option(None, "--jobs", min=1, help="Worker processes (default: every available core)."),
+    chunk_rows: int = typer.Option(5000, "--chunk-rows", min=1, help="Rows read, scored and written at a time."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Operating point for the flags, e.g. review or auto (default: the model's)."
+    ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local: forked processes on this machine; spark: a Spark job over Parquet (needs qinglang[spark]).",
+    ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="With --engine spark: e.g. local[2]; default: what spark-submit or the Spark config says, else local[*].",
+    ),
+) -> None:
+    """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
+    from qinglang.batch.scoring import ScoreRequest, score_file
+    from qinglang.models.registry import ModelLoadError, load_bundle
+
+    if engine not in ("local", "spark"):
+        fail(f"--engine must be local or spark, not {engine!r}")
+    if engine == "spark":
+        _score_with_spark(model, input, output, text_column, profile, spark_master)
+        return
+    request = ScoreRequest(
+        input, output, text_column, profile=profile, jobs=jobs, chunk_rows=chunk_rows, progress=show_progress(progress)
+    )
+    try:
+        summary = score_file(load_bundle(model), request)
+    except (DataError, ModelLoadError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}")
+    typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")
+
+
+def _score_with_spark(
+    model: str, input: Path, output: Path, text_column: str, profile: str | None, master: str | None
+) -> None:
+    try:
+        from qinglang.batch.spark import score_parquet
+    except ImportError as exc:
+        fail(f"--engine spark needs pyspark: pip install 'qinglang[spark]' ({exc})")
+    from qinglang.models.registry import ModelLoadError
+
+    try:
+        summary = score_parquet(model, str(input), str(output), text_column, profile, master=master)
+    except (DataError, ModelLoadError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"scored {summary.rows} rows with Spark in {summary.seconds:.1f} s → {output} (a Parquet folder)")

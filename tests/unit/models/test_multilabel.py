@@ -1,0 +1,294 @@
+"""The estimator: partial labels, calibration, thresholds, untrained categories, pickling."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qinglang.features.tokenizer import JiebaTokenizer
+from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
+from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.models.thresholds import ThresholdRule, choose_threshold, operating_point
+
+INSULTS = ["你这个傻逼", "滚你妈的蛋", "脑残东西", "垃圾人渣", "傻逼玩意儿", "去死吧废物", "蠢货闭嘴", "贱人滚"]
+NEUTRAL = [
+    "今天天气不错",
+    "明天有小雨",
+    "股市今日上涨",
+    "球队赢得比赛",
+    "新书发布会",
+    "地铁延误十分钟",
+    "春节放假安排",
+    "城市马拉松开跑",
+]
+RUMOURS = [
+    "喝醋能治新冠",
+    "明天地震请转发",
+    "吃香蕉致癌专家证实",
+    "某地水源被投毒",
+    "手机辐射致死",
+    "大蒜可以治愈癌症",
+    "官方秘密文件曝光",
+    "疫苗里有芯片",
+]
+
+
+def make_data(n_repeat=4):
+    texts, Y = [], []
+    for r in range(n_repeat):
+        for t in INSULTS:
+            texts.append(f"{t}{r}")
+            Y.append([1, np.nan])  # an abuse corpus: rumour label unknown
+        for t in NEUTRAL:
+            texts.append(f"{t}{r}")
+            Y.append([0, np.nan])
+        for t in RUMOURS:
+            texts.append(f"{t}{r}")
+            Y.append([np.nan, 1])  # a rumour corpus: abuse label unknown
+        for t in NEUTRAL[:4]:
+            texts.append(f"{t}新闻{r}")
+            Y.append([np.nan, 0])
+    return texts, np.array(Y, dtype=float)
+
+
+def make_model(**kw):
+    vec = build_vectorizer(FeatureSettings(min_df=1, max_word_features=None, max_char_features=None), JiebaTokenizer())
+    params = dict(categories=["online_violence", "disinformation"], cv_folds=3, min_positives=5, random_state=0)
+    params.update(kw)
+    return MultiCategoryClassifier(vec, **params)
+
+
+def test_fits_each_category_only_on_known_rows():
+    texts, Y = make_data()
+    model = make_model().fit(texts, Y)
+    fits = model.category_fits_
+    assert fits["online_violence"].n_known == int((~np.isnan(Y[:, 0])).sum())
+    assert fits["disinformation"].n_known == int((~np.isnan(Y[:, 1])).sum())
+    # had unknown been read as negative, rumours would be learned as "not abusive" and vice versa;
+    # fitted on known rows only, rumour texts carry no abuse evidence either way
+    proba = model.predict_proba(["你这个傻逼滚", "喝醋能治新冠吗"])
+    assert proba[0, 0] > 0.5 and proba[1, 1] > 0.5
+    assert proba.shape == (2, 2) and np.all((proba >= 0) & (proba <= 1))
+
+
+def test_thresholds_are_stored_and_used_by_predict():
+    texts, Y = make_data()
+    model = make_model().fit(texts, Y)
+    assert np.all((model.thresholds_ > 0) & (model.thresholds_ < 1))
+    proba = model.predict_proba(texts[:10])
+    np.testing.assert_array_equal(model.predict(texts[:10]), (proba >= model.thresholds_).astype(int))
+
+
+def test_category_with_too_few_positives_is_not_trained_and_never_flagged():
+    texts, Y = make_data()
+    Y[:, 1] = np.where(np.isnan(Y[:, 1]), np.nan, 0)
+    Y[0, 1] = 1
+    model = make_model().fit(texts, Y)
+    fit = model.category_fits_["disinformation"]
+    assert not fit.trained and "1 positive" in fit.reason
+    proba = model.predict_proba(["喝醋能治新冠"])
+    assert np.isnan(proba[0, 1]) and model.predict(["喝醋能治新冠"])[0, 1] == 0
+
+
+def test_accepts_a_label_dataframe_and_survives_pickling():
+    texts, Y = make_data()
+    frame = pd.DataFrame(Y, columns=["online_violence", "disinformation"]).astype("Int8")
+    model = make_model().fit(pd.Series(texts), frame)
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(clone.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_same_seed_same_model():
+    texts, Y = make_data()
+    a = make_model(random_state=7).fit(texts, Y)
+    b = make_model(random_state=7).fit(texts, Y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.thresholds_, b.thresholds_)
+
+
+@pytest.mark.parametrize("bad, message", [(lambda Y: Y[:3], "shape"), (lambda Y: np.full_like(Y, 2.0), "only 0, 1")])
+def test_bad_labels_are_refused(bad, message):
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match=message):
+        make_model().fit(texts, bad(Y))
+
+
+def test_threshold_rules():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
+    assert choose_threshold(y, s, ThresholdRule("f1")) == (0.35, True)
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0)) == (0.6, True)
+    assert choose_threshold(y, s, ThresholdRule("recall", 1.0)) == (0.35, True)
+    with pytest.raises(ValueError):
+        ThresholdRule("precision")
+
+
+def test_unreachable_target_falls_back_to_best_f1_or_disables():
+    y = np.array([0, 1, 0, 1])
+    s = np.array([0.9, 0.8, 0.7, 0.6])  # the top score is a negative: precision never reaches 1
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0)) == (0.6, False)
+    assert choose_threshold(y, s, ThresholdRule("precision", 1.0, unreachable="never")) == (float("inf"), False)
+    point = operating_point(y, s, ThresholdRule("recall", 0.5))
+    assert point.reached and point.threshold == 0.8 and point.recall == 0.5 and point.precision == 0.5
+
+
+PROFILES = {
+    "balanced": ThresholdRule(),
+    "review": ThresholdRule("recall", 1.0),
+    "auto": ThresholdRule("precision", 1.0, unreachable="never"),
+}
+
+
+def test_named_operating_points_are_stored_and_selectable_at_prediction():
+    texts, Y = make_data()
+    model = make_model(threshold_rules=PROFILES).fit(texts, Y)
+    assert set(model.profiles_) == set(PROFILES) and model.default_profile_ == "balanced"
+    np.testing.assert_array_equal(model.thresholds_, model.profiles_["balanced"])
+    assert np.all(model.profiles_["review"] <= model.profiles_["balanced"])  # full recall never needs a higher bar
+    proba = model.predict_proba(texts)
+    for name in PROFILES:
+        np.testing.assert_array_equal(model.predict(texts, profile=name), (proba >= model.profiles_[name]).astype(int))
+    points = model.category_fits_["online_violence"].operating_points
+    assert points["review"]["reached"] and points["review"]["recall"] == 1.0
+    with pytest.raises(ValueError, match="unknown threshold profile 'strict'; this model has balanced, review, auto"):
+        model.flags(proba, "strict")
+
+
+def test_default_profile_must_be_one_of_the_rules():
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match="default_profile 'auto'"):
+        make_model(default_profile="auto").fit(texts, Y)
+
+
+def test_nb_scaler_ratio_favours_features_of_positives():
+    from scipy import sparse
+
+    from qinglang.models.multilabel import NBScaler
+
+    X = sparse.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float))
+    scaler = NBScaler().fit(X, np.array([1, 1, 0, 0]))
+    assert scaler.ratio_[0] > 0 > scaler.ratio_[1]
+
+
+def test_nb_weighted_model_folds_the_ratio_into_its_coefficients():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from qinglang.models.multilabel import NBScaler
+
+    texts, Y = make_data()
+    model = make_model(nb_weighting=True).fit(texts, Y)
+    known = ~np.isnan(Y[:, 0])
+    features = model.vectorizer_.transform(texts).tocsr()[known]
+    pipe = Pipeline(
+        [
+            ("nb", NBScaler()),
+            (
+                "lr",
+                LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0),
+            ),
+        ]
+    )
+    pipe.fit(features, Y[known, 0].astype(int))
+    np.testing.assert_allclose(
+        model.decision_function(np.array(texts)[known])[:, 0], pipe.decision_function(features), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_label_frame_columns_are_matched_by_name_not_position():
+    texts, Y = make_data()
+    frame = pd.DataFrame(Y, columns=["online_violence", "disinformation"])
+    a = make_model().fit(texts, frame)
+    b = make_model().fit(texts, frame[["disinformation", "online_violence"]])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    with pytest.raises(ValueError, match="lacks columns"):
+        make_model().fit(texts, frame[["online_violence"]])
+
+
+def test_parallel_fit_matches_sequential_fit():
+    texts, Y = make_data(n_repeat=30)  # per-category fits run in worker processes
+    seq = make_model(n_jobs=1).fit(texts, Y)
+    par = make_model(n_jobs=2).fit(texts, Y)
+    np.testing.assert_array_equal(seq.coef_, par.coef_)
+    np.testing.assert_array_equal(seq.thresholds_, par.thresholds_)
+
+
+def test_macro_f1_threshold_maximises_the_mean_f1_of_both_classes():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    s = np.round(np.clip(0.35 * y + rng.random(400) * 0.8, 0, 1), 3)
+    threshold, reached = choose_threshold(y, s, ThresholdRule("macro_f1"))
+    best = max(np.unique(s), key=lambda t: f1_score(y, s >= t, average="macro"))
+    assert reached and f1_score(y, s >= threshold, average="macro") == pytest.approx(
+        f1_score(y, s >= best, average="macro")
+    )
+    # the positive-class optimum flags more: the negative class pays for it
+    assert choose_threshold(y, s, ThresholdRule("f1"))[0] <= threshold
+
+
+def test_category_params_override_settings_for_named_categories_only():
+    texts, Y = make_data()
+    plain = make_model().fit(texts, Y)
+    mixed = make_model(category_params={"online_violence": {"nb_weighting": True, "C": 1.0}}).fit(texts, Y)
+    nb = make_model(nb_weighting=True, C=1.0).fit(texts, Y)
+    np.testing.assert_array_equal(mixed.coef_[:, 1], plain.coef_[:, 1])
+    np.testing.assert_array_equal(mixed.coef_[:, 0], nb.coef_[:, 0])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"violence": {"C": 1.0}}, r"unknown categories \['violence'\]"),
+        ({"online_violence": {"alpha": 1.0}}, r"unknown settings \['alpha'\]"),
+        ({"online_violence": {"nb_weighting": True, "self_training": {"n_positive": 5}}}, "cannot be combined"),
+        ({"online_violence": {"self_training": {"n_positive": 5}}}, "no unlabeled texts"),
+    ],
+)
+def test_bad_category_params_are_refused(params, message):
+    texts, Y = make_data()
+    with pytest.raises(ValueError, match=message):
+        make_model(category_params=params).fit(texts, Y)
+
+
+def test_self_training_labels_confident_unlabeled_rows_and_keeps_folds_clean(monkeypatch):
+    from qinglang.models import multilabel
+
+    texts, Y = make_data()
+    unlabeled = [f"{t}又来了{i}" for i in range(3) for t in INSULTS + NEUTRAL]
+    seen_sizes = []
+    original_fit = multilabel.SelfTrainedClassifier.fit
+
+    def spy(self, X, y):
+        seen_sizes.append(X.shape[0])
+        return original_fit(self, X, y)
+
+    monkeypatch.setattr(multilabel.SelfTrainedClassifier, "fit", spy)
+    model = make_model(
+        category_params={"online_violence": {"self_training": {"n_positive": 6, "weight": 0.5}}}, n_jobs=1
+    )
+    model.fit(texts, Y, unlabeled=unlabeled)
+    fit = model.category_fits_["online_violence"]
+    n_known = fit.n_known
+    # 3 cross-validation folds fit on part of the labeled rows, then the final fit on all of them
+    assert len(seen_sizes) == 4 and max(seen_sizes[:3]) < n_known and seen_sizes[3] == n_known
+    assert fit.pseudo_labeled == {"positive": 6, "negative": 6}  # the labeled rows are half positive
+    assert model.category_fits_["disinformation"].pseudo_labeled is None
+    proba = model.predict_proba(["你这个傻逼滚", "今天天气不错"])
+    assert proba[0, 0] > 0.5 > proba[1, 0]
+
+
+def test_self_trained_classifier_picks_top_and_bottom_scores_at_the_labeled_ratio():
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    from qinglang.models.multilabel import SelfTrainedClassifier, Shared
+
+    X = sparse.csr_matrix(np.array([[1.0, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 1]]))
+    y = np.array([1, 1, 0, 0, 0, 0])
+    U = sparse.csr_matrix(np.array([[2.0, 0], [0, 2], [1, 1], [0, 3], [3, 0], [0, 1], [0, 2.5]]))
+    model = SelfTrainedClassifier(LogisticRegression(), Shared(U), n_positive=2, weight=0.5).fit(X, y)
+    assert model.n_pseudo_ == (2, 4)
+    assert model.decision_function(sparse.csr_matrix([[1.0, 0]]))[0] > 0

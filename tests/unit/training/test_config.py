@@ -1,0 +1,57 @@
+import pytest
+
+from qinglang.data.errors import DataError
+from qinglang.data.loaders import REGISTRY
+from qinglang.training.config import load_config
+
+
+def test_default_config_reads_every_corpus_and_holds_out_dev_and_test():
+    cfg = load_config()
+    assert cfg.data.corpora == list(REGISTRY) or set(cfg.data.corpora) == set(REGISTRY)
+    assert cfg.data.fit_splits == ["train"] and cfg.data.eval_splits == ["dev", "test"]
+    assert cfg.flat()["model.C"] == "4.0"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("model: {C: -1}", "model.C: Input should be greater than 0"),
+        ("model: {typo: 1}", "model.typo: Extra inputs are not permitted"),
+        ("data: {corpora: [nope]}", "unknown corpora"),
+        ("data: {fit_splits: [train, test]}", "overlap"),
+        ("thresholds: {profiles: {x: {strategy: best}}}", "thresholds.profiles.x.strategy"),
+        ("thresholds: {default: strict}", "default profile 'strict' is not among"),
+        ("model: [1, 2", "not valid YAML"),
+        ("thresholds: {profiles: {x: {strategy: macro_f1, target: 2}}}", "thresholds.profiles.x.target"),
+        (
+            "model: {categories: {trivial: {self_training: {weight: 0}}}}",
+            "model.categories.trivial.self_training.weight",
+        ),
+        ("model: {categories: {trivial: {fit_sources: []}}}", "model.categories.trivial.fit_sources"),
+        ("data: {unlabeled_archive: {before: yesterday}}", "data.unlabeled_archive.before"),
+        ("features: {archive_words: {min_count: 1}}", "features.archive_words.min_count"),
+    ],
+)
+def test_config_errors_name_the_field(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content, "utf-8")
+    with pytest.raises(DataError, match=message):
+        load_config(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(DataError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_precision_or_recall_threshold_needs_a_target(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("thresholds: {profiles: {auto: {strategy: precision}}}", "utf-8")
+    with pytest.raises(DataError, match="needs a target"):
+        load_config(path)
+
+
+def test_default_config_has_review_and_auto_operating_points():
+    rules = load_config().thresholds.rules()
+    assert rules["review"].strategy == "recall" and rules["review"].target == 0.9
+    assert rules["auto"].strategy == "precision" and rules["auto"].unreachable == "never"

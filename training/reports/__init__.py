@@ -1,0 +1,1 @@
+"""Evaluation reports: the markdown report, its plots, and the error analysis."""
