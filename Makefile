@@ -1,11 +1,12 @@
 # Two entry points, both doing all set-up on a fresh machine (Python 3.11 + make):
 #   make train   set up .venv, train on $QINGLANG_DATA_DIR (or the demo set), evaluate, log to MLflow, register
 #   make test    set up .venv and run the test suite
+#   make lint    ruff lint + format check (CI runs it before the tests)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test setup ui bench report clean
+.PHONY: train test lint format setup ui bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,15 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# ruff: lint and format check (configured in pyproject.toml); `make format` rewrites.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 MODEL ?= runs/latest/bundle
 bench: $(STAMP)

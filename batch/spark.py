@@ -74,56 +74,74 @@ def spark_session(master: str | None = None, app_name: str = "qinglang-score"):
     return builder.getOrCreate()
 
 
-def score_parquet(
-    model_uri: str,
-    input_path: str,
-    output_path: str,
-    text_column: str = "text",
-    profile: str | None = None,
-    spark=None,
-    master: str | None = None,
-    env_manager: str = "local",
-) -> SparkScoreSummary:
-    """Read `input_path` (a Parquet file or folder, any filesystem Spark reads), add the
-    score and flag columns, write `output_path` (overwritten if present)."""
+@dataclass(frozen=True)
+class SparkScoreRequest:
+    """Score `input_path` (a Parquet file or folder, any filesystem Spark reads) with the
+    MLflow model `model_uri` into the Parquet folder `output_path` (overwritten if present).
+    `profile`: the operating point for the flags (default: the model's). `master`: the Spark
+    master of a session started here (ignored when a session is given). `env_manager`: how
+    the executors get the model's Python environment."""
+
+    model_uri: str
+    input_path: str
+    output_path: str
+    text_column: str = "text"
+    profile: str | None = None
+    master: str | None = None
+    env_manager: str = "local"
+
+
+def score_parquet(request: SparkScoreRequest, spark=None) -> SparkScoreSummary:
+    """Every input column plus the score and flag columns, on `spark` (default: a session
+    started here on `request.master`)."""
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
+    _refuse_bundle_folder(request.model_uri)
+    configure_tracking()
+    spark = spark or spark_session(request.master)
+    frame = spark.read.parquet(str(request.input_path))
+    rows = _checked_row_count(frame, request.text_column, str(request.input_path))
+    udf = mlflow.pyfunc.spark_udf(
+        spark,
+        request.model_uri,
+        result_type=result_type(request.model_uri),
+        env_manager=request.env_manager,
+        params={"profile": request.profile} if request.profile else None,
+    )
+    text = F.struct(F.col(request.text_column).cast("string").alias("text"))
+    scored = frame.withColumn(SCORES_COLUMN, udf(text))
+    scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], f"{SCORES_COLUMN}.*")
+    scored.write.mode("overwrite").parquet(str(request.output_path))
+    return SparkScoreSummary(rows, time.perf_counter() - started, str(request.output_path))
+
+
+def _refuse_bundle_folder(model_uri: str) -> None:
+    """A local folder must be an MLflow model: Spark ships the logged model, not a bare bundle."""
     local = Path(model_uri)
     if local.exists() and not (local / "MLmodel").is_file():
         raise ModelLoadError(
             f"{model_uri}: not an MLflow model folder (no MLmodel file); Spark scoring needs the logged model, e.g. models:/qinglang@candidate"
         )
-    configure_tracking()
-    spark = spark or spark_session(master)
-    frame = spark.read.parquet(str(input_path))
+
+
+def _checked_row_count(frame, text_column: str, origin: str) -> int:
+    """The number of rows, once the text column is known to be present and never empty and
+    the input to hold no score or flag columns yet; one Spark pass counts both."""
+    from pyspark.sql import functions as F
+
     if text_column not in frame.columns:
-        raise DataError(
-            f"no text column {text_column!r}; found {frame.columns} (use --text-column)", file=str(input_path)
-        )
+        raise DataError(f"no text column {text_column!r}; found {frame.columns} (use --text-column)", file=origin)
     if SCORES_COLUMN in frame.columns or any(c.startswith(("score_", "flag_")) for c in frame.columns):
-        raise DataError("the input already has score_ / flag_ columns; score the original data", file=str(input_path))
-    # One pass for both: the row count reported, and the empty texts refused before scoring.
+        raise DataError("the input already has score_ / flag_ columns; score the original data", file=origin)
     totals = frame.agg(
         F.count(F.lit(1)).alias("rows"), F.count_if(F.col(text_column).isNull()).alias("missing")
     ).first()
     rows, missing = int(totals["rows"]), int(totals["missing"])
     if missing:
-        raise DataError(
-            f"column {text_column!r} is empty in {missing} row(s); fill or remove them", file=str(input_path)
-        )
-    udf = mlflow.pyfunc.spark_udf(
-        spark,
-        model_uri,
-        result_type=result_type(model_uri),
-        env_manager=env_manager,
-        params={"profile": profile} if profile else None,
-    )
-    scored = frame.withColumn(SCORES_COLUMN, udf(F.struct(F.col(text_column).cast("string").alias("text"))))
-    scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], f"{SCORES_COLUMN}.*")
-    scored.write.mode("overwrite").parquet(str(output_path))
-    return SparkScoreSummary(rows, time.perf_counter() - started, str(output_path))
+        raise DataError(f"column {text_column!r} is empty in {missing} row(s); fill or remove them", file=origin)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,9 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--env-manager", default="local", choices=["local", "virtualenv", "uv", "conda"])
     args = p.parse_args(argv)
     try:
-        summary = score_parquet(
+        request = SparkScoreRequest(
             args.model, args.input, args.output, args.text_column, args.profile, env_manager=args.env_manager
         )
+        summary = score_parquet(request)
     except (DataError, ModelLoadError) as exc:
         sys.exit(f"error: {exc}")
     print(f"scored {summary.rows} rows in {summary.seconds:.1f} s → {summary.output}")

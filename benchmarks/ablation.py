@@ -96,7 +96,7 @@ def markdown(results: dict) -> str:
     lines = [head, "|" + "---|" * (len(cats) + 2)]
     for name, r in done.items():
 
-        def cell(value: float | None, ref: float | None) -> str:
+        def cell(value: float | None, ref: float | None, name: str = name) -> str:
             if value is None:
                 return "–"
             return f"{value:.3f}" if base is None or name == "base" or ref is None else f"{value - ref:+.3f}"

@@ -23,6 +23,7 @@ its cores, so these figures are pessimistic for the server alone.
 
 import asyncio
 import gc
+import os
 import re
 import socket
 import subprocess
@@ -72,6 +73,14 @@ def stop_server(proc: subprocess.Popen) -> bool:
         proc.kill()
         proc.wait()
         return True
+
+
+def start_server(cmd: list[str]) -> tuple[subprocess.Popen, str]:
+    """The server process, its output in a temporary log file (deleted after a good run)."""
+    fd, path = tempfile.mkstemp(prefix="qinglang-bench-serve-", suffix=".log")
+    with os.fdopen(fd, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    return proc, path
 
 
 def body(texts: list[str], start: int) -> dict:
@@ -210,7 +219,6 @@ def main() -> None:
     gc.freeze()  # keep full GC passes over the ~400k titles from stalling the load generator
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="qinglang-bench-serve-", suffix=".log", delete=False)
     cmd = [
         str(VENV_BIN / "qinglang"),
         "serve",
@@ -223,7 +231,7 @@ def main() -> None:
         "--workers",
         str(args.workers),
     ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc, log_path = start_server(cmd)
     try:
         ready_s = wait_ready(base, proc)
         print(f"server pid {proc.pid} ({args.workers} worker(s)) ready on {base} after {ready_s:.1f} s")
@@ -234,11 +242,11 @@ def main() -> None:
         mem = memory(proc.pid)
         scored = items_scored_metric(httpx2.get(f"{base}/metrics", timeout=10).text)
     except BaseException:
-        print(f"\nserver log tail ({log.name}):\n" + log_tail(log.name))
+        print(f"\nserver log tail ({log_path}):\n" + log_tail(log_path))
         raise
     finally:
         killed = stop_server(proc)
-    Path(log.name).unlink()  # kept only when the run failed
+    Path(log_path).unlink()  # kept only when the run failed
     client_items = warm_items + ol["ok"] + bl["ok"] * BATCH_ITEMS
     peak = max(m["vm_hwm_mb"] for m in mem)
     figures = {

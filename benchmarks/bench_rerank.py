@@ -17,14 +17,12 @@ CAVEAT: the load generator shares this machine's 2 cores with the server.
 import asyncio
 import hashlib
 import json
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import httpx2
 from _common import VENV_BIN, machine, parser, percentile_ms, print_table, verdict, write_json
-from bench_http import free_port, log_tail, stop_server, wait_ready
+from bench_http import free_port, log_tail, start_server, stop_server, wait_ready
 
 TARGET_P99_MS, LIST_SIZE = 20.0, 50
 
@@ -132,21 +130,20 @@ def main() -> None:
     print(f"{len(lists)} lists of {LIST_SIZE} archive entries")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="qinglang-bench-rerank-", suffix=".log", delete=False)
     cmd = [str(VENV_BIN / "qinglang"), "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(port)]
     if args.policy:
         cmd += ["--policy", args.policy]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc, log_path = start_server(cmd)
     try:
         ready_s = wait_ready(base, proc)
         print(f"server ready after {ready_s:.1f} s; {args.rate:g} lists/s for {args.duration:g} s ...")
         http = asyncio.run(run(base, lists, args.rate))
     except BaseException:
-        print(f"\nserver log tail ({log.name}):\n" + log_tail(log.name))
+        print(f"\nserver log tail ({log_path}):\n" + log_tail(log_path))
         raise
     finally:
         stop_server(proc)
-    Path(log.name).unlink()  # kept only when the run failed
+    Path(log_path).unlink()  # kept only when the run failed
     local = in_process(args.model, lists, args.policy)
     ok = http["errors"] == 0 and http["p99_ms"] <= TARGET_P99_MS
     print_table(

@@ -27,7 +27,7 @@ def main() -> None:
     import pandas as pd
 
     from qinglang.batch.scoring import ScoreRequest, score_file
-    from qinglang.batch.spark import score_parquet
+    from qinglang.batch.spark import SparkScoreRequest, score_parquet
     from qinglang.models.registry import load_bundle
 
     titles, load_seconds = archive_titles(args.data_dir, shuffle_seed=None)
@@ -41,7 +41,7 @@ def main() -> None:
         summary = score_file(bundle, ScoreRequest(src, tmp / "local.parquet", "text", progress=False, jobs=2))
         local_seconds = time.perf_counter() - started
 
-        spark_summary = score_parquet(args.model, str(src), str(tmp / "spark"), master=args.master)
+        spark_summary = score_parquet(SparkScoreRequest(args.model, str(src), str(tmp / "spark"), master=args.master))
         local = pd.read_parquet(tmp / "local.parquet").sort_values("row").reset_index(drop=True)
         spark = pd.read_parquet(tmp / "spark").sort_values("row").reset_index(drop=True)
 

@@ -35,13 +35,14 @@ def evaluate(
     """Per-category report on held-out data, beside the keyword-filter baseline: metrics,
     operating points, per-source breakdown, plots, top errors. Logged to MLflow."""
     from qinglang.models.registry import ModelLoadError, load_bundle
-    from qinglang.training.evaluation import HeldOutSpec, evaluate_model, held_out_for
+    from qinglang.training.evaluation import EvaluationRequest, HeldOutSpec, evaluate_model, held_out_for
 
     setup_logging()
     try:
         bundle = load_bundle(model)
         held_out = held_out_for(bundle, HeldOutSpec(data, data_dir, split, source, text_column))
-        evaluation, run_id = evaluate_model(bundle, held_out, out, model_ref=model, data_dir=data_dir, log_run=log_run)
+        request = EvaluationRequest(model_ref=model, out_dir=out, data_dir=data_dir, log_run=log_run)
+        evaluation, run_id = evaluate_model(bundle, held_out, request)
     except (DataError, ModelLoadError) as exc:
         fail(str(exc))
     print_summary(evaluation.results)

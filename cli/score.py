@@ -61,13 +61,13 @@ def _score_with_spark(
     model: str, input: Path, output: Path, text_column: str, profile: str | None, master: str | None
 ) -> None:
     try:
-        from qinglang.batch.spark import score_parquet
+        from qinglang.batch.spark import SparkScoreRequest, score_parquet
     except ImportError as exc:
         fail(f"--engine spark needs pyspark: pip install 'qinglang[spark]' ({exc})")
     from qinglang.models.registry import ModelLoadError
 
     try:
-        summary = score_parquet(model, str(input), str(output), text_column, profile, master=master)
+        summary = score_parquet(SparkScoreRequest(model, str(input), str(output), text_column, profile, master=master))
     except (DataError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"scored {summary.rows} rows with Spark in {summary.seconds:.1f} s → {output} (a Parquet folder)")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from qinglang.data.errors import DataError
-from qinglang.data.loaders import NativeRows, read_labeled_file, read_native
+from qinglang.data.loaders import REGISTRY, NativeRows, read_labeled_file, read_native
 from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key, hash_split, validate_canonical
-from qinglang.data.taxonomy import Taxonomy
+from qinglang.data.taxonomy import DEFAULT_KIND, Taxonomy
 
 _SPLIT_RANK = {s: i for i, s in enumerate(SPLITS)}
 
@@ -26,6 +26,7 @@ class FileSource:
     path: Path
     source: str | None = None
     text_column: str = "text"
+    kind: str | None = None  # of rows without a `kind` column (None: DEFAULT_KIND)
 
 
 @dataclass
@@ -101,6 +102,7 @@ def to_canonical(rows: NativeRows, taxonomy: Taxonomy) -> pd.DataFrame:
     frame = rows.frame
     out = pd.DataFrame({"text": frame["text"].astype(str).to_numpy(), "source": rows.source})
     out["split"] = frame["split"].to_numpy()
+    out["kind"] = rows.kind or (REGISTRY[rows.source].kind if rows.source in REGISTRY else DEFAULT_KIND)
     for extra in frame.columns.difference(["text", "split", "native"]):
         out[extra] = frame[extra].to_numpy()
     natives = frame["native"].map(frozenset)
@@ -122,15 +124,23 @@ def sample_rows(frame: pd.DataFrame, n: int) -> pd.DataFrame:
     return frame.loc[order.sort_values(kind="stable").index[:n]].sort_index().reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How rows are split and sliced: the dev and test fractions of hash-split sources, and
+    a deterministic cap on rows per source (None: every row)."""
+
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.2
+    max_rows_per_source: int | None = None
+
+
 def build_dataset(
     taxonomy: Taxonomy,
     *,
     data_dir: str | Path | None,
     corpora: list[str],
     files: list[FileSource] = (),
-    dev_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    max_rows_per_source: int | None = None,
+    sampling: Sampling = Sampling(),
 ) -> Dataset:
     if corpora and data_dir is None:
         raise DataError("corpora are configured but no data directory is set (--data-dir or QINGLANG_DATA_DIR)")
@@ -138,16 +148,18 @@ def build_dataset(
     for name in corpora:
         native = read_native(name, data_dir)
         rows_read = len(native.frame) + sum(native.dropped.values())
-        if max_rows_per_source:
-            native.frame = sample_rows(native.frame, max_rows_per_source)
+        if sampling.max_rows_per_source:
+            native.frame = sample_rows(native.frame, sampling.max_rows_per_source)
         frames.append(to_canonical(native, taxonomy))
         reports[name] = SourceReport(
             [str(f) for f in native.files], rows_read, dict(native.dropped), list(native.notes)
         )
     for spec in files:
-        frame, dropped = read_labeled_file(spec.path, taxonomy, source=spec.source, text_column=spec.text_column)
-        if max_rows_per_source:
-            frame = sample_rows(frame, max_rows_per_source)
+        frame, dropped = read_labeled_file(
+            spec.path, taxonomy, source=spec.source, text_column=spec.text_column, kind=spec.kind
+        )
+        if sampling.max_rows_per_source:
+            frame = sample_rows(frame, sampling.max_rows_per_source)
         frames.append(frame)
         for source in frame["source"].unique():
             reports[source] = SourceReport(
@@ -156,7 +168,7 @@ def build_dataset(
     if not frames:
         raise DataError("no data: configure at least one corpus or labeled file")
     table, conflicts, examples, merged_away = _merge(
-        pd.concat(frames, ignore_index=True), taxonomy.keys, dev_fraction, test_fraction
+        pd.concat(frames, ignore_index=True), taxonomy.keys, sampling.dev_fraction, sampling.test_fraction
     )
     for name, rep in reports.items():
         rep.rows_kept = int((table["source"] == name).sum())

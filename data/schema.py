@@ -1,4 +1,5 @@
-"""The canonical labeled table: `text`, `source`, `split`, and per category 1 / 0 / <NA>.
+"""The canonical labeled table: `text`, `source`, `split`, `kind` (title, post or comment),
+and per category 1 / 0 / <NA>.
 
 <NA> means *unknown*: the row's source does not annotate that category. It is never
 read as negative; models fit each category only on rows where it is known."""
@@ -12,7 +13,7 @@ import unicodedata
 import pandas as pd
 
 from qinglang.data.errors import DataError
-from qinglang.data.taxonomy import Taxonomy
+from qinglang.data.taxonomy import KINDS, Taxonomy
 
 SPLITS = ("train", "dev", "test")
 LABEL_DTYPE = "Int8"
@@ -40,13 +41,18 @@ def hash_split(key: str, dev_fraction: float, test_fraction: float) -> str:
 
 def validate_canonical(frame: pd.DataFrame, taxonomy: Taxonomy) -> None:
     """Fail loudly if a table is not canonical, before any model sees it."""
-    missing = [c for c in ("text", "source", "split", *taxonomy.keys) if c not in frame.columns]
+    missing = [c for c in ("text", "source", "split", "kind", *taxonomy.keys) if c not in frame.columns]
     if missing:
         raise DataError(f"canonical table lacks columns {missing}")
     bad_split = ~frame["split"].isin(SPLITS)
     if bad_split.any():
         raise DataError(
             f"split must be one of {SPLITS}; found {sorted(frame.loc[bad_split, 'split'].astype(str).unique())}"
+        )
+    bad_kind = ~frame["kind"].isin(KINDS)
+    if bad_kind.any():
+        raise DataError(
+            f"kind must be one of {KINDS}; found {sorted(frame.loc[bad_kind, 'kind'].astype(str).unique())}"
         )
     for key in taxonomy.keys:
         values = set(frame[key].dropna().unique().tolist())

@@ -15,6 +15,12 @@ from qinglang.data.errors import DataError
 
 DEFAULT_TAXONOMY = "taxonomy.yaml"
 
+# What a text is: a trending-list title, a post, or a comment. Every corpus reader declares
+# the kind of its rows; callers say which kind they score; a category applies to the kinds
+# its taxonomy entry lists (all of them when it lists none). Defined here, once.
+KINDS = ("title", "post", "comment")
+DEFAULT_KIND = "title"
+
 
 @dataclass(frozen=True)
 class Category:
@@ -25,10 +31,14 @@ class Category:
     not_: str = ""
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lexicons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    kinds: tuple[str, ...] = KINDS
 
     def __setstate__(self, state: dict) -> None:
         # Bundles pickled before a field existed get its default instead of an AttributeError.
-        self.__dict__.update({"lexicons": {}, **state})
+        self.__dict__.update({"lexicons": {}, "kinds": KINDS, **state})
+
+    def applies_to(self, kind: str) -> bool:
+        return kind in self.kinds
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Taxonomy:
                     "not": c.not_,
                     "sources": {s: list(v) for s, v in c.sources.items()},
                     "lexicons": {s: list(v) for s, v in c.lexicons.items()},
+                    "kinds": list(c.kinds),
                 }
                 for c in self.categories
             ],
@@ -107,6 +118,7 @@ class Taxonomy:
                     f"{where} ({key}): unknown lexicon(s) {unknown}; known lexicons: {', '.join(sorted(LEXICONS))}",
                     file=origin,
                 )
+            kinds = _kinds(entry, f"{where} ({key})", origin)
             seen.add(key)
             cats.append(
                 Category(
@@ -117,11 +129,32 @@ class Taxonomy:
                     not_=" ".join(str(entry.get("not", "")).split()),
                     sources=sources,
                     lexicons=lexicons,
+                    kinds=kinds,
                 )
             )
         if not cats:
             raise DataError("the taxonomy has no categories", file=origin)
         return cls(version=str(raw.get("version", "")), groups=groups, categories=tuple(cats))
+
+
+def _kinds(entry: Mapping[str, Any], where: str, origin: str) -> tuple[str, ...]:
+    """The optional `kinds` list of a category (default: every kind), in KINDS order."""
+    raw = entry.get("kinds")
+    if raw is None:
+        return KINDS
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{where}: kinds must be a non-empty list of {', '.join(KINDS)}", file=origin)
+    unknown = sorted({str(k) for k in raw} - set(KINDS))
+    if unknown:
+        raise DataError(f"{where}: unknown kind(s) {unknown}; kinds are {', '.join(KINDS)}", file=origin)
+    return tuple(k for k in KINDS if k in raw)
+
+
+def check_kind(kind: object) -> str:
+    """`kind` if it is one of KINDS, else a ValueError naming the allowed ones."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown text kind {kind!r}; kinds are {', '.join(KINDS)}")
+    return kind
 
 
 def _name_lists(entry: Mapping[str, Any], field_: str, where: str, origin: str) -> dict[str, tuple[str, ...]]:

@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import count as counter
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -29,20 +30,28 @@ def _entropy(counts: Counter) -> float:
     return -sum(c / total * math.log(c / total) for c in counts.values())
 
 
+@dataclass(frozen=True)
+class MiningSettings:
+    """The tests above: length in Han characters, minimum count (in distinct texts), PMI and
+    neighbour entropy, the cap on words returned, and characters a word may not start or end with."""
+
+    min_len: int = 2
+    max_len: int = 4
+    min_count: int = 20
+    min_pmi: float = 3.0
+    min_entropy: float = 1.5
+    max_words: int = 20_000
+    bad_edges: frozenset[str] = FUNCTION_EDGES
+
+
 def mine_new_words(
-    texts: Iterable[str],
-    known: set[str] | frozenset[str] = frozenset(),
-    min_len: int = 2,
-    max_len: int = 4,
-    min_count: int = 20,
-    min_pmi: float = 3.0,
-    min_entropy: float = 1.5,
-    max_words: int = 20_000,
-    bad_edges: frozenset[str] = FUNCTION_EDGES,
+    texts: Iterable[str], known: set[str] | frozenset[str] = frozenset(), settings: MiningSettings = MiningSettings()
 ) -> list[tuple[str, int]]:
     """(word, count) for strings of `min_len`..`max_len` Han characters passing the tests
     above and not in `known`, most frequent first; counts are in distinct texts, so a
     title repeated on many days counts once. Each text edge counts as a distinct neighbour."""
+    min_len, max_len, min_count = settings.min_len, settings.max_len, settings.min_count
+    min_pmi, min_entropy, bad_edges = settings.min_pmi, settings.min_entropy, settings.bad_edges
     counts: Counter = Counter()
     chars: Counter = Counter()
     left: dict[str, Counter] = defaultdict(Counter)
@@ -84,4 +93,4 @@ def mine_new_words(
             continue
         kept.append((word, count))
     kept.sort(key=lambda wc: (-wc[1], wc[0]))
-    return kept[:max_words]
+    return kept[: settings.max_words]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qinglang.data.taxonomy import Taxonomy
+from qinglang.data.taxonomy import DEFAULT_KIND, Taxonomy
 from qinglang.features.normalize import as_text_list
 from qinglang.models.multilabel import MultiCategoryClassifier
 
@@ -48,13 +48,24 @@ class ModelBundle:
         clf = self.classifier
         return [clf.default_profile_, *(p for p in clf.profiles_ if p != clf.default_profile_)]
 
-    def score_frame(self, texts, profile: str | None = None) -> pd.DataFrame:
+    @property
+    def default_kind(self) -> str:
+        """The kind a text is taken to be when the caller names none (set in the config)."""
+        return getattr(self.classifier, "default_kind_", None) or DEFAULT_KIND
+
+    def score_frame(self, texts, profile: str | None = None, kind=None) -> pd.DataFrame:
         """For every category K: `score_K` (calibrated probability; NaN when K was not
-        trained) and `flag_K` (0/1 at K's threshold for `profile`, default the model's)."""
-        thresholds = self.classifier.profile_thresholds(profile)  # an unknown profile fails before any work
+        trained or does not apply to the kind) and `flag_K` (0/1 at K's threshold for
+        `profile`, default the model's). `kind`: title, post or comment, for all texts or
+        one per text (default: the model's default kind)."""
+        self.classifier.profile_thresholds(profile, kind if isinstance(kind, str) else None)  # fail before any work
         texts = as_text_list(texts)
-        proba = self.classifier.predict_proba(texts) if texts else np.zeros((0, len(self.categories)))
-        flags = (proba >= thresholds).astype(np.int8)
+        if not texts:
+            return self._frame(np.zeros((0, len(self.categories))), np.zeros((0, len(self.categories)), np.int8))
+        proba = self.classifier.predict_proba(texts, kind)
+        return self._frame(proba, self.classifier.flags(proba, profile, kind))
+
+    def _frame(self, proba: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
         data = {}
         for j, key in enumerate(self.categories):
             data[f"score_{key}"] = proba[:, j]

@@ -12,8 +12,8 @@ taxonomy, so a served model cannot disagree with the taxonomy it was trained on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,11 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
+from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, check_kind
 from qinglang.features.compiled import compile_features
 from qinglang.features.normalize import as_text_list
-from qinglang.models.thresholds import ThresholdRule, operating_point
-
-DEFAULT_PROFILE = "balanced"
-
+from qinglang.models.kinds import KindFit, fit_kinds
+from qinglang.models.thresholds import DEFAULT_PROFILE, ProfileSet, ThresholdRule, flags_at, operating_point
 
 _ONE_BY_ONE_MAX_ROWS = 8  # up to this many texts, per-text products beat building a CSR matrix
 
@@ -52,6 +51,7 @@ class CategoryFit:
     operating_points: dict[str, dict] = field(default_factory=dict)
     pseudo_labeled: dict[str, int] | None = None
     reason: str = ""
+    kinds: dict[str, dict] = field(default_factory=dict)  # per kind: a KindFit as a dict (models.kinds)
 
 
 class NBScaler(TransformerMixin, BaseEstimator):
@@ -136,22 +136,16 @@ def too_few(key: str, n_pos: int, n_neg: int, need: int) -> CategoryFit:
 
 
 def calibrate(
-    key: str,
-    y: np.ndarray,
-    z: np.ndarray,
-    rules: Mapping[str, ThresholdRule],
-    default_profile: str,
-    n_known: int,
-    n_positive: int,
+    key: str, y: np.ndarray, z: np.ndarray, profiles: ProfileSet, n_known: int, n_positive: int
 ) -> tuple[float, float, CategoryFit]:
     """Platt calibration (a, b) of validation decision scores `z` against labels `y`, and the
     fit record with every operating point chosen on the calibrated scores."""
     platt = LogisticRegression(C=1e4, solver="lbfgs").fit(z.reshape(-1, 1), y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     prob = 1.0 / (1.0 + np.exp(-(a * z + b)))
-    points = {name: operating_point(y, prob, rule) for name, rule in rules.items()}
-    threshold, met = points[default_profile].threshold, points[default_profile].reached
-    flags = (prob >= threshold).astype(int)
+    points = {name: operating_point(y, prob, rule) for name, rule in profiles.rules.items()}
+    threshold, met = points[profiles.default].threshold, points[profiles.default].reached
+    flags = flags_at(prob, threshold)
     info = CategoryFit(
         key=key,
         trained=True,
@@ -168,22 +162,44 @@ def calibrate(
     return a, b, info
 
 
-def _fit_one(
-    X, y, key, C, class_weight, cv_folds, rules, default_profile, seed, max_iter, nb_weighting, self_training, unlabeled
-):
-    lr = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", max_iter=max_iter, random_state=seed)
-    base = Pipeline([("nb", NBScaler()), ("lr", lr)]) if nb_weighting else lr
-    if self_training:
-        base = SelfTrainedClassifier(lr, unlabeled, **self_training)
+@dataclass(frozen=True)
+class _FitJob:
+    """One category's fit: its settings (shared ones with its own overrides applied), the
+    operating points to choose, and the unlabeled pool when it self-trains."""
+
+    key: str
+    C: float
+    class_weight: str | None
+    nb_weighting: bool
+    self_training: Mapping[str, object] | None
+    cv_folds: int
+    profiles: ProfileSet
+    seed: int
+    max_iter: int
+    unlabeled: object = None
+    kinds: np.ndarray | None = None  # the kind of each labeled row: calibrate per kind
+    min_positives: int = 10
+
+
+def _fit_one(X, y, job: _FitJob):
+    lr = LogisticRegression(
+        C=job.C, class_weight=job.class_weight, solver="liblinear", max_iter=job.max_iter, random_state=job.seed
+    )
+    base = Pipeline([("nb", NBScaler()), ("lr", lr)]) if job.nb_weighting else lr
+    if job.self_training:
+        base = SelfTrainedClassifier(lr, job.unlabeled, **job.self_training)
     n_pos = int(y.sum())
-    folds = StratifiedKFold(n_splits=min(cv_folds, n_pos, len(y) - n_pos), shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=min(job.cv_folds, n_pos, len(y) - n_pos), shuffle=True, random_state=job.seed)
     oof = cross_val_predict(base, X, y, cv=folds, method="decision_function")
-    a, b, info = calibrate(key, y, oof, rules, default_profile, n_known=len(y), n_positive=n_pos)
+    a, b, info = calibrate(job.key, y, oof, job.profiles, n_known=len(y), n_positive=n_pos)
+    if job.kinds is not None:
+        pooled = KindFit("all", "pooled", len(y), n_pos, a, b, info.operating_points)
+        info.kinds = fit_kinds(y, oof, job.kinds, pooled, job.profiles, job.min_positives)
     final = clone(base).fit(X, y)
-    if self_training:
+    if job.self_training:
         info.pseudo_labeled = dict(zip(("positive", "negative"), map(int, final.n_pseudo_), strict=True))
         final = final.estimator_
-    if nb_weighting:
+    if job.nb_weighting:
         coef = final.named_steps["lr"].coef_.ravel() * final.named_steps["nb"].ratio_
         intercept = float(final.named_steps["lr"].intercept_[0])
     else:
@@ -201,7 +217,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
     `nb_weighting` or `self_training` ({n_positive, weight}, see SelfTrainedClassifier) for
     named categories: each where it helped on dev data, and only there."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a scikit-learn estimator: each hyperparameter is an argument (get_params, clone)
         self,
         vectorizer,
         categories: list[str],
@@ -216,6 +232,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         max_iter: int = 1000,
         n_jobs: int | None = None,
         random_state: int = 0,
+        default_kind: str = DEFAULT_KIND,
+        category_kinds: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.vectorizer = vectorizer
         self.categories = categories
@@ -230,27 +248,19 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.default_kind = default_kind
+        self.category_kinds = category_kinds
 
-    def fit(self, X, Y, unlabeled=None):
-        """`unlabeled`: texts for the categories configured with `self_training`."""
+    def fit(self, X, Y, unlabeled=None, kinds=None):
+        """`unlabeled`: texts for the categories configured with `self_training`. `kinds`:
+        each row's kind (title, post, comment; default: all `default_kind`), for per-kind
+        calibration and thresholds."""
         texts = as_text_list(X)
+        kinds = self._row_kinds(kinds, len(texts))
         if self.min_positives < 2:
             raise ValueError("min_positives must be at least 2 (cross-validation needs two positives)")
-        if isinstance(Y, pd.DataFrame):
-            missing = [c for c in self.categories if c not in Y.columns]
-            if missing:
-                raise ValueError(f"Y lacks columns for categories {missing}")
-            Y = Y[list(self.categories)].to_numpy(dtype="float64", na_value=np.nan)
-        Y = np.asarray(Y, dtype="float64")
-        if Y.shape != (len(texts), len(self.categories)):
-            raise ValueError(f"Y has shape {Y.shape}; expected ({len(texts)}, {len(self.categories)})")
-        if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
-            raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
-        rules = dict(self.threshold_rules or {DEFAULT_PROFILE: ThresholdRule()})
-        if self.default_profile not in rules:
-            raise ValueError(
-                f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}"
-            )
+        Y = self._targets(Y, len(texts))
+        profiles = ProfileSet.of(self.threshold_rules, self.default_profile)
         params = self._params_per_category()
         self.categories_ = list(self.categories)
         self.vectorizer_ = clone(self.vectorizer)
@@ -268,38 +278,50 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             if min(n_pos, n_neg) < self.min_positives:
                 fits[key] = too_few(key, n_pos, n_neg, self.min_positives)
                 continue
-            jobs.append((j, key, features[known], y, params[key]))
+            job = replace(self._fit_job(key, params[key], profiles, pool), kinds=kinds[known])
+            jobs.append((j, features[known], y, job))
         # max_nbytes=None: workers get writable copies; liblinear converts index arrays in
         # place, which fails on joblib's read-only memory maps.
-        results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(
-            delayed(_fit_one)(
-                Xk,
-                y,
-                key,
-                p["C"],
-                p["class_weight"],
-                self.cv_folds,
-                rules,
-                self.default_profile,
-                self.random_state,
-                self.max_iter,
-                p["nb_weighting"],
-                p["self_training"],
-                pool if p["self_training"] else None,
-            )
-            for _, key, Xk, y, p in jobs
-        )
+        results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(delayed(_fit_one)(Xk, y, job) for _, Xk, y, job in jobs)
         K = len(self.categories_)
         self.coef_ = np.zeros((features.shape[1], K), dtype=np.float32)
         self.intercept_ = np.zeros(K)
         calibrated = {}
-        for (j, key, _, _, _), (coef, intercept, a, b, info) in zip(jobs, results, strict=True):
+        for (j, _, _, job), (coef, intercept, a, b, info) in zip(jobs, results, strict=True):
             self.coef_[:, j] = coef
             self.intercept_[j] = intercept
-            calibrated[key] = (a, b, info)
-        self._store_fits(rules, fits, calibrated)
+            calibrated[job.key] = (a, b, info)
+        self._store_fits(profiles.rules, fits, calibrated)
         self._compiled = compile_features(self.vectorizer_)
         return self
+
+    def _targets(self, Y, n_texts: int) -> np.ndarray:
+        """Y as a float (n, K) array in category order, checked to hold only 0, 1 and NaN."""
+        if isinstance(Y, pd.DataFrame):
+            missing = [c for c in self.categories if c not in Y.columns]
+            if missing:
+                raise ValueError(f"Y lacks columns for categories {missing}")
+            Y = Y[list(self.categories)].to_numpy(dtype="float64", na_value=np.nan)
+        Y = np.asarray(Y, dtype="float64")
+        if Y.shape != (n_texts, len(self.categories)):
+            raise ValueError(f"Y has shape {Y.shape}; expected ({n_texts}, {len(self.categories)})")
+        if not np.all(np.isnan(Y) | (Y == 0) | (Y == 1)):
+            raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
+        return Y
+
+    def _fit_job(self, key: str, p: Mapping[str, object], profiles: ProfileSet, pool) -> _FitJob:
+        return _FitJob(
+            key,
+            p["C"],
+            p["class_weight"],
+            p["nb_weighting"],
+            p["self_training"],
+            self.cv_folds,
+            profiles,
+            self.random_state,
+            self.max_iter,
+            pool if p["self_training"] else None,
+        )
 
     def _store_fits(
         self, rules: Mapping[str, ThresholdRule], untrained: Mapping[str, CategoryFit], calibrated: Mapping[str, tuple]
@@ -322,8 +344,37 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             fits[key] = info
         self.category_fits_ = {k: fits[k] for k in self.categories_}
         self.default_profile_ = self.default_profile
+        if any(f.kinds for f in fits.values()):
+            self._store_kind_fits(rules)
         self.thresholds_ = self.profiles_[self.default_profile_]
         self.classes_ = np.array(self.categories_)
+
+    def _store_kind_fits(self, rules: Mapping[str, ThresholdRule]) -> None:
+        """Per-kind tables (kind × category) of calibration, thresholds and applicability.
+        The pooled `calibration_` and `profiles_` become the default kind's, so a caller
+        that names no kind gets exactly what the default kind gets."""
+        n_kinds = len(KINDS)
+        applies = dict(self.category_kinds or {})
+        self.default_kind_ = check_kind(self.default_kind)
+        self.kind_applies_ = np.array([[kind in applies.get(k, KINDS) for k in self.categories_] for kind in KINDS])
+        self.kind_calibration_ = np.repeat(self.calibration_[None], n_kinds, axis=0)
+        self.kind_profiles_ = {name: np.repeat(self.profiles_[name][None], n_kinds, axis=0) for name in rules}
+        self.kind_reached_ = {name: np.repeat(self.profile_reached_[name][None], n_kinds, axis=0) for name in rules}
+        for j, key in enumerate(self.categories_):
+            for i, kind in enumerate(KINDS):
+                fit = self.category_fits_[key].kinds.get(kind)
+                if fit is None:
+                    continue
+                if not self.kind_applies_[i, j]:
+                    fit["status"] = "not_applicable"
+                self.kind_calibration_[i, j] = (fit["a"], fit["b"])
+                for name, point in fit["operating_points"].items():
+                    self.kind_profiles_[name][i, j] = point["threshold"]
+                    self.kind_reached_[name][i, j] = point["reached"]
+        d = KINDS.index(self.default_kind_)
+        self.calibration_ = self.kind_calibration_[d].copy()
+        self.profiles_ = {name: table[d].copy() for name, table in self.kind_profiles_.items()}
+        self.profile_reached_ = {name: table[d].copy() for name, table in self.kind_reached_.items()}
 
     def _params_per_category(self) -> dict[str, dict[str, object]]:
         shared = {
@@ -372,33 +423,79 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             z[i] = compiled.dot(text, self.coef_)
         return z + self.intercept_
 
-    def predict_proba(self, X) -> np.ndarray:
-        """(n, K) calibrated probabilities; NaN for categories that were not trained."""
+    def predict_proba(self, X, kind=None) -> np.ndarray:
+        """(n, K) calibrated probabilities; NaN for categories that were not trained or do
+        not apply to the text's kind. `kind`: one kind for every text, or one per text
+        (default: the model's default kind)."""
         z = self.decision_function(X)
-        a, b = self.calibration_[:, 0], self.calibration_[:, 1]
-        proba = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        codes = self._kind_codes(kind, len(z))
+        if codes is None:
+            a, b = self.calibration_[:, 0], self.calibration_[:, 1]
+            proba = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        else:
+            ab = self.kind_calibration_[codes]
+            proba = 1.0 / (1.0 + np.exp(-(ab[..., 0] * z + ab[..., 1])))
+            proba[~self.kind_applies_[codes]] = np.nan
         proba[:, ~self.trained_] = np.nan
         return proba
 
-    def predict(self, X, profile: str | None = None) -> np.ndarray:
+    def predict(self, X, profile: str | None = None, kind=None) -> np.ndarray:
         """(n, K) 0/1 flags at each category's threshold for `profile` (default: the model's)."""
-        return self.flags(self.predict_proba(X), profile)
+        return self.flags(self.predict_proba(X, kind), profile, kind)
 
-    def profile_thresholds(self, profile: str | None = None) -> np.ndarray:
-        """(K,) thresholds of a named operating point; +inf where a category is untrained
-        or the profile's target was unreachable with `unreachable: never`."""
-        if profile is None:
-            return self.thresholds_
-        try:
-            return self.profiles_[profile]
-        except KeyError:
-            raise ValueError(
-                f"unknown threshold profile {profile!r}; this model has {', '.join(self.profiles_)}"
-            ) from None
+    def profile_thresholds(self, profile: str | None = None, kind: str | None = None) -> np.ndarray:
+        """(K,) thresholds of a named operating point for one kind (default: the model's
+        default kind); +inf where a category is untrained, or the profile's target was
+        unreachable with `unreachable: never`, or the kind has too few positives."""
+        name = self.default_profile_ if profile is None else profile
+        if name not in self.profiles_:
+            raise ValueError(f"unknown threshold profile {profile!r}; this model has {', '.join(self.profiles_)}")
+        codes = self._kind_codes(kind, 1) if kind is not None else None
+        if codes is None:
+            return self.profiles_[name]
+        return self.kind_profiles_[name][codes[0]]
 
-    def flags(self, proba: np.ndarray, profile: str | None = None) -> np.ndarray:
-        """NaN (untrained) compares False, and untrained thresholds are +inf: never flagged."""
-        return (proba >= self.profile_thresholds(profile)).astype(np.int8)
+    def flags(self, proba: np.ndarray, profile: str | None = None, kind=None) -> np.ndarray:
+        """The flags of `proba` at the thresholds of `profile` for each row's kind. NaN
+        (untrained, not applicable) compares False and +inf thresholds never flag."""
+        self.profile_thresholds(profile)  # an unknown profile fails here
+        codes = self._kind_codes(kind, len(proba))
+        if codes is None:
+            return flags_at(proba, self.profile_thresholds(profile))
+        name = self.default_profile_ if profile is None else profile
+        return flags_at(proba, self.kind_profiles_[name][codes])
+
+    @property
+    def kinds_aware(self) -> bool:
+        """True when the model was calibrated per kind (older models were not)."""
+        return hasattr(self, "kind_calibration_")
+
+    def _kind_codes(self, kind, n: int) -> np.ndarray | None:
+        """Row indices into KINDS for `kind` (None: the default kind), or None for a model
+        without per-kind tables. An unknown kind is a ValueError naming the kinds."""
+        if kind is None:
+            if not self.kinds_aware:
+                return None
+            return np.full(n, KINDS.index(self.default_kind_))
+        if isinstance(kind, str):
+            code = KINDS.index(check_kind(kind))
+            return np.full(n, code) if self.kinds_aware else None
+        kinds = np.asarray(kind, dtype=object)
+        if len(kinds) != n:
+            raise ValueError(f"{len(kinds)} kinds for {n} texts")
+        codes = np.array([KINDS.index(check_kind(k)) for k in kinds], dtype=int)
+        return codes if self.kinds_aware else None
+
+    def _row_kinds(self, kinds, n: int) -> np.ndarray:
+        check_kind(self.default_kind)
+        if kinds is None:
+            return np.full(n, self.default_kind, dtype=object)
+        kinds = np.asarray(kinds, dtype=object)
+        if len(kinds) != n:
+            raise ValueError(f"{len(kinds)} kinds for {n} texts")
+        for k in set(kinds.tolist()):
+            check_kind(k)
+        return kinds
 
     def fit_summary(self) -> list[dict]:
         return [asdict(f) for f in self.category_fits_.values()]

@@ -1,6 +1,8 @@
 """The MLflow pyfunc that serves a ModelBundle: a DataFrame with a `text` column in, the
 `score_K` / `flag_K` columns of every category out; `params={"profile": "auto"}` picks
-the operating point of the flags."""
+the operating point of the flags and `params={"kind": "comment"}` the kind of text (title,
+post or comment; default: the model's). A `kind` column, when the input has one, gives
+each row its own kind."""
 
 from __future__ import annotations
 
@@ -17,10 +19,14 @@ class QinglangPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY]).warm_up()
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
+        params = params or {}
+        kind = params.get("kind") or None
         if isinstance(model_input, pd.DataFrame):
             if "text" not in model_input.columns:
                 raise ValueError(f"input needs a 'text' column; got {list(model_input.columns)}")
             texts = model_input["text"]
+            if "kind" in model_input.columns:
+                kind = model_input["kind"].fillna(kind or self.bundle.default_kind).tolist()
         else:
             texts = model_input
-        return self.bundle.score_frame(texts, (params or {}).get("profile"))
+        return self.bundle.score_frame(texts, params.get("profile"), kind)

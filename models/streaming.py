@@ -35,8 +35,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from qinglang.features.normalize import TextNormalizer
 from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
-from qinglang.models.multilabel import DEFAULT_PROFILE, CategoryFit, MultiCategoryClassifier, calibrate, too_few
-from qinglang.models.thresholds import ThresholdRule
+from qinglang.models.multilabel import CategoryFit, MultiCategoryClassifier, calibrate, too_few
+from qinglang.models.thresholds import DEFAULT_PROFILE, ProfileSet, ThresholdRule
 
 ChunkSource = Callable[[], Iterable[pd.DataFrame]]
 
@@ -117,7 +117,7 @@ class StreamingClassifier(MultiCategoryClassifier):
     `text` column and one 1 / 0 / NaN column per category) each time it is called; it is
     called 2 + `epochs` times."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - a scikit-learn estimator: each hyperparameter is an argument (get_params, clone)
         self,
         categories: list[str],
         n_features: int = 2**19,
@@ -159,11 +159,7 @@ class StreamingClassifier(MultiCategoryClassifier):
 
     def fit_stream(self, chunks: ChunkSource) -> StreamingClassifier:
         keys = list(self.categories)
-        rules = dict(self.threshold_rules or {DEFAULT_PROFILE: ThresholdRule()})
-        if self.default_profile not in rules:
-            raise ValueError(
-                f"default_profile {self.default_profile!r} is not one of the threshold profiles {sorted(rules)}"
-            )
+        profiles = ProfileSet.of(self.threshold_rules, self.default_profile)
         normalizer = TextNormalizer(self.max_chars, deobfuscate=self.deobfuscate, phonetic=self.phonetic)
         word = HashedTfidf("word", self.word_ngrams, self.n_features, self.tokenizer or JiebaTokenizer())
         char = HashedTfidf("char", self.char_ngrams, self.n_features)
@@ -253,10 +249,8 @@ class StreamingClassifier(MultiCategoryClassifier):
                 )
                 self.coef_[:, keys.index(k)] = 0.0
                 continue
-            calibrated[k] = calibrate(
-                k, y, z, rules, self.default_profile, n_known=int(counts[k].sum()), n_positive=int(counts[k][1])
-            )
+            calibrated[k] = calibrate(k, y, z, profiles, n_known=int(counts[k].sum()), n_positive=int(counts[k][1]))
         self.categories_ = keys
-        self._store_fits(rules, fits, calibrated)
+        self._store_fits(profiles.rules, fits, calibrated)
         self._compiled = None  # hashed features: the sklearn path
         return self

@@ -6,6 +6,7 @@ caller picks the trade-off at prediction time without retraining."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,33 @@ class ThresholdRule:
             raise ValueError(f"threshold strategy {self.strategy!r} needs a target in (0, 1]")
         if self.unreachable not in ("best_f1", "never"):
             raise ValueError(f"unreachable {self.unreachable!r} is not one of best_f1, never")
+
+
+# The shipped operating points, defined once: the estimators' default, the training config's
+# default (training/config.py) and training/configs/default.yaml all equal this (a test checks).
+DEFAULT_PROFILE = "balanced"
+DEFAULT_PROFILES: dict[str, ThresholdRule] = {
+    "balanced": ThresholdRule("macro_f1"),  # best mean F1 of flagged and not flagged
+    "review": ThresholdRule("recall", 0.9),  # human review queue
+    "auto": ThresholdRule("precision", 0.9, unreachable="never"),  # automatic action
+}
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """The operating points a model chooses thresholds for, and `default`, the one used
+    when a caller names none."""
+
+    rules: Mapping[str, ThresholdRule]
+    default: str
+
+    @classmethod
+    def of(cls, rules: Mapping[str, ThresholdRule] | None, default: str) -> ProfileSet:
+        """`rules` (None: the shipped DEFAULT_PROFILES), checked to contain `default`."""
+        rules = dict(rules or DEFAULT_PROFILES)
+        if default not in rules:
+            raise ValueError(f"default_profile {default!r} is not one of the threshold profiles {sorted(rules)}")
+        return cls(rules, default)
 
 
 @dataclass(frozen=True)
@@ -83,9 +111,21 @@ def _negative_f1(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray)
     return 2 * tn / np.maximum(2 * tn + fp + fn, 1)
 
 
+def flag_mask(scores: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:
+    """The one rule for a flag: a score at or above its category's threshold. NaN scores
+    (untrained categories) compare False and untrained thresholds are +inf, so neither
+    ever flags. Every flag in the product (scoring, serving, audit, re-rank) comes from here."""
+    return np.asarray(scores) >= thresholds
+
+
+def flags_at(scores: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:
+    """`flag_mask` as 0/1 int8, the form of the `flag_K` columns."""
+    return flag_mask(scores, thresholds).astype(np.int8)
+
+
 def operating_point(y_true: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> OperatingPoint:
     threshold, reached = choose_threshold(y_true, scores, rule)
-    flags = scores >= threshold
+    flags = flag_mask(scores, threshold)
     tp = int((flags & (y_true == 1)).sum())
     return OperatingPoint(
         threshold, reached, tp / flags.sum() if flags.sum() else float("nan"), tp / max(int(y_true.sum()), 1)

@@ -67,15 +67,21 @@ class Predictor:
         """Operating points stored in the model, the default first."""
         return self.bundle.profiles
 
-    def scores(self, texts: Iterable[str], profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained.
-        `profile` names the operating point for the flags (ValueError if unknown)."""
-        thresholds = self._classifier.profile_thresholds(profile)
-        proba = self._classifier.predict_proba(as_text_list(texts))
-        return proba, (proba >= thresholds).astype(np.int8)
+    @property
+    def default_kind(self) -> str:
+        return self.bundle.default_kind
 
-    def predict(self, texts: Iterable[str], profile: str | None = None) -> list[Prediction]:
-        proba, flags = self.scores(texts, profile)
+    def scores(self, texts: Iterable[str], profile: str | None = None, kind=None) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, flags) as (n, K) arrays in taxonomy order; NaN = not trained, or
+        not applicable to the kind. `profile` names the operating point for the flags and
+        `kind` the kind of text, one for all or one per text (ValueError if unknown)."""
+        self._classifier.profile_thresholds(profile)  # an unknown profile fails before any work
+        texts = as_text_list(texts)
+        proba = self._classifier.predict_proba(texts, kind)
+        return proba, self._classifier.flags(proba, profile, kind)
+
+    def predict(self, texts: Iterable[str], profile: str | None = None, kind=None) -> list[Prediction]:
+        proba, flags = self.scores(texts, profile, kind)
         out = []
         for row, row_flags in zip(proba.tolist(), flags.tolist(), strict=True):
             scores = {k: (None if math.isnan(p) else p) for k, p in zip(self.categories, row, strict=True)}
@@ -86,10 +92,10 @@ class Predictor:
             out.append(Prediction(scores, flagged, self.info))
         return out
 
-    def predict_series(self, texts: pd.Series, profile: str | None = None) -> pd.DataFrame:
+    def predict_series(self, texts: pd.Series, profile: str | None = None, kind=None) -> pd.DataFrame:
         """`score_K` and `flag_K` per category, indexed like `texts`."""
         if not isinstance(texts, pd.Series):
             raise TypeError(f"predict_series takes a pandas Series of str, got {type(texts).__name__}")
-        frame = self.bundle.score_frame(texts, profile)
+        frame = self.bundle.score_frame(texts, profile, kind)
         frame.index = texts.index
         return frame

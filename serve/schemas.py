@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from qinglang.data.taxonomy import KINDS
 from qinglang.trending.entries import TrendingEntry
+
+Kind = Literal[KINDS]  # title, post or comment: the one list lives in the taxonomy module
 
 
 class Item(BaseModel):
@@ -12,6 +17,11 @@ class Item(BaseModel):
 
     id: str = Field(max_length=256, description="Caller's identifier, echoed back.")
     text: str = Field(min_length=1, description="Title or post text. Longer than the limit: 413.")
+    kind: Kind | None = Field(
+        None,
+        description="What the text is: title (a trending-list title), post or comment; default: the model's "
+        "(/v1/taxonomy default_kind). A category that does not apply to the kind gets a null score.",
+    )
 
 
 class ModerateRequest(BaseModel):
@@ -42,6 +52,7 @@ class ItemResult(BaseModel):
     )
     flagged: list[FlagOut] = Field(description="Categories at or above their threshold, highest score first.")
     groups: list[str] = Field(description="Distinct groups of the flagged categories.")
+    kind: str = Field(description="The kind the item was scored as.")
     model_version: str
 
 
@@ -66,6 +77,11 @@ class CategoryOut(BaseModel):
     trained: bool
     threshold: float | None = Field(description="At the default operating point; null: never flagged.")
     operating_points: dict[str, OperatingPointOut]
+    kinds: list[str] = Field(description="The kinds of text the category applies to.")
+    operating_points_by_kind: dict[str, dict[str, OperatingPointOut]] = Field(
+        description="Per kind, the operating points chosen on that kind's own labeled rows (null threshold: "
+        "that kind has too few labeled positives, or the category does not apply to it)."
+    )
 
 
 class TaxonomyResponse(BaseModel):
@@ -73,6 +89,8 @@ class TaxonomyResponse(BaseModel):
     taxonomy_version: str
     default_profile: str
     profiles: list[str]
+    default_kind: str = Field(description="The kind an item without `kind` is scored as.")
+    kinds: list[str]
     groups: dict[str, str]
     categories: list[CategoryOut]
 

@@ -166,16 +166,23 @@ def _interval(deltas: np.ndarray, confidence: float) -> tuple[np.ndarray, np.nda
     return low, high
 
 
+@dataclass(frozen=True)
+class ComparisonSettings:
+    """Which metrics to compare and how their intervals are drawn: `n_boot` paired
+    bootstrap resamples from `seed`, each interval covering `confidence`."""
+
+    metrics: Sequence[str] = METRICS
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+
 def compare_scores(
     labels: pd.DataFrame,
     categories: list[str],
     baseline: tuple[np.ndarray, np.ndarray],
     candidate: tuple[np.ndarray, np.ndarray],
-    *,
-    metrics: Sequence[str] = METRICS,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
+    settings: ComparisonSettings = ComparisonSettings(),
 ) -> pd.DataFrame:
     """One row per category with known labels, plus `_macro` over categories where both
     models are trained and positives exist. Each model is `(proba, flags)`, both (n, K) in
@@ -185,33 +192,53 @@ def compare_scores(
     Columns: category, status, support, n, then for each metric m: baseline_m, candidate_m,
     delta_m (candidate − baseline), delta_m_low, delta_m_high. Status is "ok", "no
     positives", "not trained in baseline", "not trained in candidate" or "not trained in
-    either". `attrs` holds n_boot, seed and confidence. Deterministic given `seed`."""
-    metrics = tuple(metrics)
-    if unknown := sorted(set(metrics) - set(METRICS)):
-        raise ValueError(f"unknown metrics {unknown}; choose from {METRICS}")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must lie strictly between 0 and 1")
-    if n_boot < 0:
-        raise ValueError("n_boot must be >= 0")
+    either". `attrs` holds n_boot, seed and confidence. Deterministic given `settings.seed`."""
+    metrics = _checked_settings(settings)
     Y = labels[list(categories)].to_numpy(dtype="float64", na_value=np.nan)
     models = [_checked(baseline, Y.shape, "baseline"), _checked(candidate, Y.shape, "candidate")]
     labeled = ~np.isnan(Y).all(axis=1)  # rows known for no category count for nothing
     Y, models = Y[labeled], [(p[labeled], f[labeled]) for p, f in models]
+    trained = _trained(Y, models)
+
+    scorer = _Scorer(Y, models, trained, metrics)
+    point = scorer(np.ones((1, len(Y)), dtype=np.float32))[..., 0]  # (model, category, metric)
+    rng = np.random.default_rng(settings.seed)
+    boot = np.concatenate(
+        [scorer(W) for W in _replicates(len(Y), settings.n_boot if len(Y) else 0, rng)]
+        or [np.empty((*point.shape, 0))],
+        axis=-1,
+    )
+    rows = _rows(Y, trained, categories, point, boot, settings.confidence)
+    table = _table(rows, metrics)
+    table.attrs.update(n_boot=settings.n_boot, seed=settings.seed, confidence=settings.confidence)
+    return table
+
+
+def _checked_settings(settings: ComparisonSettings) -> tuple[str, ...]:
+    """The metrics as a tuple, once the settings are known to be usable."""
+    metrics = tuple(settings.metrics)
+    if unknown := sorted(set(metrics) - set(METRICS)):
+        raise ValueError(f"unknown metrics {unknown}; choose from {METRICS}")
+    if not 0 < settings.confidence < 1:
+        raise ValueError("confidence must lie strictly between 0 and 1")
+    if settings.n_boot < 0:
+        raise ValueError("n_boot must be >= 0")
+    return metrics
+
+
+def _trained(Y: np.ndarray, models: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(model, category): True where the model scores the category; a trained category
+    may not have NaN scores on rows where it is known."""
     known = ~np.isnan(Y)
     trained = np.array([~np.isnan(p).all(axis=0) for p, _ in models])
     for name, (proba, _), t in zip(_MODELS, models, trained, strict=True):
         if np.isnan(proba[:, t])[known[:, t]].any():
             raise ValueError(f"{name}: NaN scores in a trained category")
+    return trained
 
-    scorer = _Scorer(Y, models, trained, metrics)
-    point = scorer(np.ones((1, len(Y)), dtype=np.float32))[..., 0]  # (model, category, metric)
-    rng = np.random.default_rng(seed)
-    boot = np.concatenate(
-        [scorer(W) for W in _replicates(len(Y), n_boot if len(Y) else 0, rng)] or [np.empty((*point.shape, 0))], axis=-1
-    )
 
-    support, n = (Y == 1).sum(axis=0), known.sum(axis=0)
-    status = np.where(
+def _status(trained: np.ndarray, support: np.ndarray) -> np.ndarray:
+    return np.where(
         trained.all(axis=0),
         np.where(support > 0, OK, "no positives"),
         np.where(
@@ -220,6 +247,15 @@ def compare_scores(
             np.where(trained[1], "not trained in baseline", "not trained in either"),
         ),
     )
+
+
+def _rows(
+    Y: np.ndarray, trained: np.ndarray, categories: list[str], point: np.ndarray, boot: np.ndarray, confidence: float
+) -> list[tuple]:
+    """(category, status, support, n, baseline values, candidate values, delta lows, delta
+    highs) per category with known labels, then `_macro` over the ok ones."""
+    support, n = (Y == 1).sum(axis=0), (~np.isnan(Y)).sum(axis=0)
+    status = _status(trained, support)
     low, high = _interval(boot[1] - boot[0], confidence)
     rows = [
         (key, status[j], support[j], n[j], point[0, j], point[1, j], low[j], high[j])
@@ -231,7 +267,10 @@ def compare_scores(
         macro_point, macro_boot = _nanmean(point[:, ok], axis=1), _nanmean(boot[:, ok], axis=1)
         m_low, m_high = _interval(macro_boot[1] - macro_boot[0], confidence)
         rows.append((MACRO, OK, support[ok].sum(), n[ok].sum(), macro_point[0], macro_point[1], m_low, m_high))
+    return rows
 
+
+def _table(rows: list[tuple], metrics: tuple[str, ...]) -> pd.DataFrame:
     records = []
     for key, st, sup, cnt, base, cand, lo, hi in rows:
         record = {"category": key, "status": str(st), "support": int(sup), "n": int(cnt)}
@@ -255,9 +294,7 @@ def compare_scores(
             ("delta_", "_high"),
         )
     ]
-    table = pd.DataFrame(records, columns=columns)
-    table.attrs.update(n_boot=n_boot, seed=seed, confidence=confidence)
-    return table
+    return pd.DataFrame(records, columns=columns)
 
 
 def compared_metrics(table: pd.DataFrame) -> list[str]:

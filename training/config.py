@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY
-from qinglang.models.thresholds import TARGETED, ThresholdRule
+from qinglang.models.thresholds import DEFAULT_PROFILE, DEFAULT_PROFILES, TARGETED, ThresholdRule
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -148,10 +148,10 @@ class ProfileSpec(_Strict):
 
 
 def _default_profiles() -> dict[str, ProfileSpec]:
+    """The shipped operating points (models/thresholds.py DEFAULT_PROFILES, their one home)."""
     return {
-        "balanced": ProfileSpec(),
-        "review": ProfileSpec(strategy="recall", target=0.9),
-        "auto": ProfileSpec(strategy="precision", target=0.9, unreachable="never"),
+        name: ProfileSpec(strategy=rule.strategy, target=rule.target, unreachable=rule.unreachable)
+        for name, rule in DEFAULT_PROFILES.items()
     }
 
 
@@ -159,7 +159,7 @@ class ThresholdSection(_Strict):
     """Named operating points, each chosen per category on out-of-fold validation scores;
     `default` is the one used when a caller names none."""
 
-    default: str = "balanced"
+    default: str = DEFAULT_PROFILE
     profiles: dict[str, ProfileSpec] = Field(default_factory=_default_profiles, min_length=1)
 
     @model_validator(mode="after")

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from qinglang.data.dataset import FileSource, build_dataset, rows_sha256
+from qinglang.data.dataset import FileSource, Sampling, build_dataset, rows_sha256
 from qinglang.data.errors import DataError
 from qinglang.data.loaders.tabular import read_labeled_file
 from qinglang.models.bundle import ModelBundle
 from qinglang.models.registry import configure_tracking, load_bundle
 from qinglang.training.baseline import keyword_baseline
-from qinglang.training.compare import compare_scores
+from qinglang.training.compare import ComparisonSettings, compare_scores
 from qinglang.training.metrics import metrics_for_mlflow
-from qinglang.training.reports.report import Evaluation, write_evaluation
+from qinglang.training.reports.report import Evaluation, EvaluationInputs, write_evaluation
 from qinglang.training.tracking import environment, git_state
 
 log = logging.getLogger("qinglang.assess")
@@ -74,7 +74,8 @@ def compare_models(
     for bundle in (baseline, candidate):
         proba = bundle.classifier.predict_proba(texts)
         scored.append((proba, bundle.classifier.flags(proba)))
-    table = compare_scores(held_out.table, candidate.categories, scored[0], scored[1], n_boot=n_boot, seed=seed)
+    settings = ComparisonSettings(n_boot=n_boot, seed=seed)
+    table = compare_scores(held_out.table, candidate.categories, scored[0], scored[1], settings)
     return table, held_out
 
 
@@ -105,9 +106,7 @@ def held_out_from_corpora(
         data_dir=data_dir,
         corpora=settings["corpora"],
         files=files,
-        dev_fraction=settings["dev_fraction"],
-        test_fraction=settings["test_fraction"],
-        max_rows_per_source=settings["max_rows_per_source"],
+        sampling=Sampling(settings["dev_fraction"], settings["test_fraction"], settings["max_rows_per_source"]),
     )
     table = dataset.table
     if sources:
@@ -166,55 +165,69 @@ def held_out_from_file(
     return HeldOut(table, chosen, what, _sha256(table, bundle.categories))
 
 
-def evaluate_model(
-    bundle: ModelBundle,
-    held_out: HeldOut,
-    out_dir: Path,
-    *,
-    model_ref: str,
-    data_dir: Path | None,
-    log_run: bool = True,
-    experiment: str = "qinglang",
-) -> tuple[Evaluation, str | None]:
-    """Score, write the report to `out_dir`, and (unless `log_run` is False) log it as an
-    MLflow run tagged with the evaluated model. Returns the evaluation and the run id."""
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """Where an evaluation's report goes and how it is recorded: `model_ref` names the
+    evaluated model (report header, MLflow run name and tag), `data_dir` holds the keyword
+    lexicons (None: no keyword baseline), and unless `log_run` is False the report is logged
+    as a run of `experiment`."""
+
+    model_ref: str
+    out_dir: Path
+    data_dir: Path | None
+    log_run: bool = True
+    experiment: str = "qinglang"
+
+
+def evaluate_model(bundle: ModelBundle, held_out: HeldOut, request: EvaluationRequest) -> tuple[Evaluation, str | None]:
+    """Score, write the report to `request.out_dir`, and (unless `request.log_run` is False)
+    log it as an MLflow run tagged with the evaluated model. Returns the evaluation and the run id."""
     table, clf = held_out.table, bundle.classifier
     scores = clf.predict_proba(table["text"])
-    baseline, note = keyword_baseline(bundle.taxonomy, data_dir, table["text"])
-    header = {
-        "model": f"{model_ref} (run {bundle.metadata.get('run_id', '?')}, trained {bundle.metadata.get('trained_at', '?')})",
-        "data": f"{held_out.description}: {len(table)} rows, sha256 {held_out.sha256[:16]}",
-    }
-    if bundle.metadata.get("data_mode") == "demo":
-        header["warning"] = "this model was trained on the ILLUSTRATIVE demo set; its figures mean nothing"
-    evaluation = write_evaluation(
-        out_dir,
+    baseline, note = keyword_baseline(bundle.taxonomy, request.data_dir, table["text"])
+    inputs = EvaluationInputs(
         table=table,
         scores=scores,
         classifier=clf,
         taxonomy=bundle.taxonomy,
         splits=held_out.splits,
-        header=header,
+        header=_report_header(bundle, held_out, request.model_ref),
         baseline=baseline,
         baseline_note=note,
     )
-    if not log_run:
+    evaluation = write_evaluation(request.out_dir, inputs)
+    if not request.log_run:
         return evaluation, None
+    return evaluation, _log_evaluation(bundle, held_out, request, evaluation)
+
+
+def _report_header(bundle: ModelBundle, held_out: HeldOut, model_ref: str) -> dict[str, str]:
+    header = {
+        "model": f"{model_ref} (run {bundle.metadata.get('run_id', '?')}, trained {bundle.metadata.get('trained_at', '?')})",
+        "data": f"{held_out.description}: {len(held_out.table)} rows, sha256 {held_out.sha256[:16]}",
+    }
+    if bundle.metadata.get("data_mode") == "demo":
+        header["warning"] = "this model was trained on the ILLUSTRATIVE demo set; its figures mean nothing"
+    return header
+
+
+def _log_evaluation(bundle: ModelBundle, held_out: HeldOut, request: EvaluationRequest, evaluation: Evaluation) -> str:
+    """The report as an MLflow evaluation run tied to the model; its run id."""
     import mlflow
 
     configure_tracking()
-    mlflow.set_experiment(experiment)
+    mlflow.set_experiment(request.experiment)
     tags = {
         "qinglang.kind": "evaluation",
-        "evaluated_model": model_ref,
+        "evaluated_model": request.model_ref,
         "evaluated_run_id": str(bundle.metadata.get("run_id")),
         "data.sha256": held_out.sha256,
         **git_state(),
         **environment(),
     }
-    with mlflow.start_run(run_name=f"evaluate {model_ref}", tags=tags) as run:
+    with mlflow.start_run(run_name=f"evaluate {request.model_ref}", tags=tags) as run:
         mlflow.log_params(
-            {"data": held_out.description[:500], "data.rows": len(table), "splits": ",".join(held_out.splits)}
+            {"data": held_out.description[:500], "data.rows": len(held_out.table), "splits": ",".join(held_out.splits)}
         )
         mlflow.log_metrics(metrics_for_mlflow(evaluation.results))
         if evaluation.baseline_results is not None:
@@ -223,4 +236,4 @@ def evaluate_model(
             )
         for path in evaluation.files:
             mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
-    return evaluation, run.info.run_id
+    return run.info.run_id

@@ -112,78 +112,111 @@ def check_regressions(comparison: pd.DataFrame, policy: PromotionPolicy) -> list
     return found
 
 
-def promote(
-    client: MlflowClient,
-    name: str,
-    *,
-    from_alias: str = "candidate",
-    to_alias: str = "champion",
-    comparison: pd.DataFrame | None,
-    policy: PromotionPolicy,
-    force: bool = False,
-    reason: str,
-    user: str | None = None,
-) -> PromotionResult:
-    """Point `to_alias` at the version `from_alias` names, if the gate allows or `force`.
-
+@dataclass(frozen=True)
+class PromotionRequest:
+    """Move `to_alias` of model `name` to the version `from_alias` names, for `reason`.
     `comparison` must compare the current `to_alias` version (baseline) with the
-    `from_alias` one (candidate); it may be None only when there is no champion yet or
-    with `force`. Raises PromotionRefused (after tagging the candidate) on regressions."""
-    if not reason.strip():
+    `from_alias` one (candidate); it may be None only when there is no champion yet or with
+    `force`. `user` is recorded as who promoted (default: the login name)."""
+
+    name: str
+    comparison: pd.DataFrame | None
+    policy: PromotionPolicy
+    reason: str
+    from_alias: str = "candidate"
+    to_alias: str = "champion"
+    force: bool = False
+    user: str | None = None
+
+
+def promote(client: MlflowClient, request: PromotionRequest) -> PromotionResult:
+    """Point `to_alias` at the version `from_alias` names, if the gate allows or `force`.
+    Raises PromotionRefused (after tagging the candidate) on regressions."""
+    if not request.reason.strip():
         raise ValueError("a promotion needs a reason: who moved the alias, when and why is recorded")
-    candidate = str(client.get_model_version_by_alias(name, from_alias).version)
-    champion = None
-    if to_alias in client.get_registered_model(name).aliases:  # a missing alias is not an error here
-        champion = str(client.get_model_version_by_alias(name, to_alias).version)
-    if champion == candidate:
-        raise ValueError(f"{name} version {candidate} already holds @{to_alias}")
-    if champion is not None and comparison is None and not force:
-        raise ValueError(f"{name}@{to_alias} is version {champion}: compare the candidate with it first, or force")
+    candidate, champion = _versions(client, request)
+    comparison, policy = request.comparison, request.policy
     regressions = check_regressions(comparison, policy) if comparison is not None else []
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    move = f"{name}@{to_alias} from version {champion or '(none)'} to version {candidate} (@{from_alias})"
-
-    if regressions and not force:
-        message = "\n".join(
-            [
-                f"refused to move {move}: {len(regressions)} regression(s) beyond tolerance {policy.tolerance} on {policy.metric}:"
-            ]
-            + [f"  {r.describe()}" for r in regressions]
-            + ["Promote anyway with force (and a reason), or fix the candidate."]
-        )
-        client.set_model_version_tag(name, candidate, "last_promotion_refused_at", now)
-        client.set_model_version_tag(name, candidate, "last_promotion_refused_reason", message)
-        raise PromotionRefused(message, regressions)
-
-    if champion is None:
-        message = f"moved {move}: no version held @{to_alias} yet, so there was nothing to compare against"
-    elif comparison is None:
-        message = f"moved {move} without a comparison (forced)"
-    elif regressions:
-        message = f"moved {move} despite {len(regressions)} regression(s) on {policy.metric} (forced): " + "; ".join(
-            r.describe() for r in regressions
-        )
-    else:
-        message = f"moved {move}: no category regresses by more than {policy.tolerance} on {policy.metric}"
-    promoted_by = user or _current_user()
-    client.set_registered_model_alias(name, to_alias, candidate)
+    move = (
+        f"{request.name}@{request.to_alias} from version {champion or '(none)'} "
+        f"to version {candidate} (@{request.from_alias})"
+    )
+    if regressions and not request.force:
+        _refuse(client, request, candidate, move, regressions, now)
+    message = _moved_message(request, move, champion, regressions)
+    promoted_by = request.user or _current_user()
+    client.set_registered_model_alias(request.name, request.to_alias, candidate)
     tags = {
         "promoted_by": promoted_by,
         "promoted_at": now,
-        "promotion_reason": reason.strip(),
-        "promoted_from_alias": from_alias,
+        "promotion_reason": request.reason.strip(),
+        "promoted_from_alias": request.from_alias,
         "previous_champion_version": champion or "none",
-        "promotion_forced": str(force).lower(),
+        "promotion_forced": str(request.force).lower(),
         "promotion_regressions": json.dumps([r.summary() for r in regressions], ensure_ascii=False)
         if regressions
         else ("none" if comparison is not None else "not checked"),
         "promotion_policy": json.dumps(asdict(policy)),
     }
     for key, value in tags.items():
-        client.set_model_version_tag(name, candidate, key, value)
+        client.set_model_version_tag(request.name, candidate, key, value)
     return PromotionResult(
-        name, candidate, from_alias, to_alias, champion, force, tuple(regressions), promoted_by, now, message
+        request.name,
+        candidate,
+        request.from_alias,
+        request.to_alias,
+        champion,
+        request.force,
+        tuple(regressions),
+        promoted_by,
+        now,
+        message,
     )
+
+
+def _versions(client: MlflowClient, request: PromotionRequest) -> tuple[str, str | None]:
+    """(candidate, current champion or None), after checking a move makes sense."""
+    name, to_alias = request.name, request.to_alias
+    candidate = str(client.get_model_version_by_alias(name, request.from_alias).version)
+    champion = None
+    if to_alias in client.get_registered_model(name).aliases:  # a missing alias is not an error here
+        champion = str(client.get_model_version_by_alias(name, to_alias).version)
+    if champion == candidate:
+        raise ValueError(f"{name} version {candidate} already holds @{to_alias}")
+    if champion is not None and request.comparison is None and not request.force:
+        raise ValueError(f"{name}@{to_alias} is version {champion}: compare the candidate with it first, or force")
+    return candidate, champion
+
+
+def _refuse(
+    client: MlflowClient, request: PromotionRequest, candidate: str, move: str, regressions: list[Regression], now: str
+) -> None:
+    """Record the refused attempt on the candidate and raise PromotionRefused."""
+    policy = request.policy
+    message = "\n".join(
+        [
+            f"refused to move {move}: {len(regressions)} regression(s) beyond tolerance {policy.tolerance} on {policy.metric}:"
+        ]
+        + [f"  {r.describe()}" for r in regressions]
+        + ["Promote anyway with force (and a reason), or fix the candidate."]
+    )
+    client.set_model_version_tag(request.name, candidate, "last_promotion_refused_at", now)
+    client.set_model_version_tag(request.name, candidate, "last_promotion_refused_reason", message)
+    raise PromotionRefused(message, regressions)
+
+
+def _moved_message(request: PromotionRequest, move: str, champion: str | None, regressions: list[Regression]) -> str:
+    policy = request.policy
+    if champion is None:
+        return f"moved {move}: no version held @{request.to_alias} yet, so there was nothing to compare against"
+    if request.comparison is None:
+        return f"moved {move} without a comparison (forced)"
+    if regressions:
+        return f"moved {move} despite {len(regressions)} regression(s) on {policy.metric} (forced): " + "; ".join(
+            r.describe() for r in regressions
+        )
+    return f"moved {move}: no category regresses by more than {policy.tolerance} on {policy.metric}"
 
 
 def _current_user() -> str:
@@ -229,11 +262,13 @@ def promote_gated(
         show(format_comparison(comparison))
     return promote(
         client,
-        name,
-        from_alias=from_alias,
-        to_alias=to_alias,
-        comparison=comparison,
-        policy=policy,
-        force=request.force,
-        reason=request.reason,
+        PromotionRequest(
+            name,
+            comparison,
+            policy,
+            request.reason,
+            from_alias=from_alias,
+            to_alias=to_alias,
+            force=request.force,
+        ),
     )

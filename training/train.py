@@ -20,17 +20,18 @@ import pandas as pd
 import yaml
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 
 import qinglang.data
 import qinglang.features
 import qinglang.models
-from qinglang.data.dataset import Dataset, FileSource, build_dataset, sample_rows
+from qinglang.data.dataset import Dataset, FileSource, Sampling, build_dataset, sample_rows
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
 from qinglang.data.loaders.lexicons import read_lexicon
 from qinglang.data.loaders.tabular import iter_labeled_file
-from qinglang.data.taxonomy import load_taxonomy
-from qinglang.features.new_words import mine_new_words
+from qinglang.data.taxonomy import Taxonomy, load_taxonomy
+from qinglang.features.new_words import MiningSettings, mine_new_words
 from qinglang.features.normalize import normalize_text
 from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
@@ -43,7 +44,7 @@ from qinglang.models.streaming import StreamingClassifier
 from qinglang.training.baseline import keyword_baseline
 from qinglang.training.config import TrainConfig
 from qinglang.training.metrics import metrics_for_mlflow
-from qinglang.training.reports.report import training_sections, write_evaluation
+from qinglang.training.reports.report import Evaluation, EvaluationInputs, training_sections, write_evaluation
 from qinglang.training.tracking import environment, git_state, runtime_requirements
 
 log = logging.getLogger("qinglang.train")
@@ -85,9 +86,7 @@ def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Data
         data_dir=data_dir,
         corpora=corpora,
         files=files,
-        dev_fraction=config.data.dev_fraction,
-        test_fraction=config.data.test_fraction,
-        max_rows_per_source=config.data.max_rows_per_source,
+        sampling=Sampling(config.data.dev_fraction, config.data.test_fraction, config.data.max_rows_per_source),
     )
     return dataset, mode
 
@@ -169,8 +168,7 @@ def tokenizer_for(config: TrainConfig, unlabeled: list[str] | None) -> JiebaToke
     mined = mine_new_words(
         [normalize_text(t, f.max_chars, f.deobfuscate) for t in unlabeled],
         known=tokenizer.dictionary_words(),
-        min_count=f.archive_words.min_count,
-        max_words=f.archive_words.max_words,
+        settings=MiningSettings(min_count=f.archive_words.min_count, max_words=f.archive_words.max_words),
     )
     log.info("archive words: %d added to the jieba dictionary", len(mined))
     return JiebaTokenizer(tokenizer.user_words + tuple((w, None, None) for w, _ in mined), hmm=f.hmm)
@@ -319,14 +317,62 @@ def stage_code(target: Path) -> Path:
     return root
 
 
-def train(
-    config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True
-) -> TrainResult:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class RunData:
+    """The rows of one run: the assembled dataset, cut into the rows it fits on and the
+    held-out rows it is evaluated on; `mode` says where they came from (corpora, files, demo)."""
+
+    taxonomy: Taxonomy
+    dataset: Dataset
+    mode: str
+    fit_rows: pd.DataFrame
+    eval_rows: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """The fitted classifier with what its fit used and measured: the phonetic map (if
+    any), the streamed files' rows and SHA-256 (for the data fingerprint), the fit time."""
+
+    classifier: MultiCategoryClassifier | StreamingClassifier
+    phonetic: PhoneticMap | None
+    streamed: dict[str, dict]
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class HeldOutScores:
+    """The model's probabilities for the evaluation rows and the keyword filter's 0/1/NaN
+    matches (None without lexicons, `baseline_note` saying why)."""
+
+    scores: np.ndarray
+    baseline: np.ndarray | None
+    baseline_note: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the steps inside one MLflow run share: the config, data and fitted model, the
+    run's identity and provenance, and the folder whose files get logged."""
+
+    config: TrainConfig
+    data_dir: Path | None
+    data: RunData
+    fitted: FittedModel
+    run_id: str
+    trained_at: str
+    provenance: dict[str, str]
+    fingerprint: dict[str, dict]
+    run_dir: Path
+
+
+def assemble_run(config: TrainConfig, data_dir: Path | None) -> RunData:
+    """Check the config against the taxonomy, assemble the data and cut it into fit and
+    evaluation rows; a run needs both."""
     taxonomy = load_taxonomy(config.taxonomy)
     check_category_settings(config, taxonomy.keys)
     dataset, mode = assemble(config, data_dir, taxonomy)
-    table, keys = dataset.table, taxonomy.keys
+    table = dataset.table
     fit_rows = table[table["split"].isin(config.data.fit_splits)]
     eval_rows = table[table["split"].isin(config.data.eval_splits)].reset_index(drop=True)
     if fit_rows.empty or eval_rows.empty:
@@ -341,145 +387,218 @@ def train(
         len(eval_rows),
         config.data.eval_splits,
     )
+    return RunData(taxonomy, dataset, mode, fit_rows, eval_rows)
 
+
+def fit_model(config: TrainConfig, data_dir: Path | None, data: RunData) -> FittedModel:
+    """Build the classifier the config asks for (in memory or streaming) and fit it."""
     fit_started = time.perf_counter()
-    unlabeled = unlabeled_texts(config, data_dir, table)
+    taxonomy, fit_rows = data.taxonomy, data.fit_rows
+    unlabeled = unlabeled_texts(config, data_dir, data.dataset.table)
     phonetic = phonetic_map(config, taxonomy, data_dir, unlabeled)
     streamed: dict[str, dict] = {}
     if config.streaming is None:
         classifier = build_classifier(config, taxonomy, unlabeled, phonetic)
-        classifier.fit(fit_rows["text"], fit_labels(fit_rows, keys, config), unlabeled=unlabeled)
+        classifier.fit(fit_rows["text"], fit_labels(fit_rows, taxonomy.keys, config), unlabeled=unlabeled)
     else:
         classifier = build_streaming_classifier(config, taxonomy, phonetic)
         classifier.fit_stream(stream_chunks(config, taxonomy, fit_rows, streamed))
-    fit_seconds = time.perf_counter() - fit_started
-    scores = classifier.predict_proba(eval_rows["text"])
-    baseline, baseline_note = keyword_baseline(taxonomy, data_dir, eval_rows["text"])
+    return FittedModel(classifier, phonetic, streamed, time.perf_counter() - fit_started)
 
-    fingerprint = {**dataset.fingerprint(keys), **streamed}
+
+def score_held_out(data: RunData, fitted: FittedModel, data_dir: Path | None) -> HeldOutScores:
+    """The model's and the keyword filter's scores for the evaluation rows."""
+    texts = data.eval_rows["text"]
+    scores = fitted.classifier.predict_proba(texts)
+    baseline, baseline_note = keyword_baseline(data.taxonomy, data_dir, texts)
+    return HeldOutScores(scores, baseline, baseline_note)
+
+
+def save_bundle(run: RunRecord) -> tuple[ModelBundle, Path]:
+    """The model bundle with the run's metadata, saved under the run folder."""
+    config, mode = run.config, run.data.mode
+    bundle = ModelBundle(
+        run.fitted.classifier,
+        run.data.taxonomy,
+        {
+            "model_name": config.mlflow.registered_model,
+            "run_id": run.run_id,
+            "trained_at": run.trained_at,
+            "data_mode": mode,
+            "data_sha256": run.fingerprint["__all__"]["sha256"],
+            "data_config": config.data.model_dump(mode="json"),
+            **run.provenance,
+        },
+    )
+    return bundle, bundle.save(run.run_dir / "bundle")
+
+
+def _write_json(path: Path, value, ensure_ascii: bool = False) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=ensure_ascii), "utf-8")
+
+
+def write_run_files(run: RunRecord) -> pd.DataFrame:
+    """Config, taxonomy, data fingerprint and report, fit summary and label coverage into
+    the run folder. Returns the label coverage, which the report shows."""
+    run_dir, dataset = run.run_dir, run.data.dataset
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(run.config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8"
+    )
+    (run_dir / "taxonomy.yaml").write_text(
+        yaml.safe_dump(run.data.taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8"
+    )
+    _write_json(run_dir / "data_fingerprint.json", run.fingerprint, ensure_ascii=True)
+    _write_json(run_dir / "data_report.json", dataset.report())
+    _write_json(run_dir / "fit_summary.json", run.fitted.classifier.fit_summary())
+    coverage = dataset.coverage(run.data.taxonomy.keys)
+    coverage.to_csv(run_dir / "label_coverage.csv", index=False)
+    return coverage
+
+
+def record_phonetic_map(run: RunRecord) -> None:
+    """What normalisation rewrites, for review: the map as a file, its sizes as params."""
+    phonetic = run.fitted.phonetic
+    if phonetic is None:
+        return
+    _write_json(run.run_dir / "phonetic_map.json", phonetic.describe())
+    mlflow.log_params(
+        {
+            "phonetic.terms": len(phonetic.terms),
+            "phonetic.latin_forms": len(phonetic.latin),
+            "phonetic.homophone_keys": len(phonetic.keys),
+            "phonetic.protected": len(phonetic.protected),
+        }
+    )
+
+
+def report_header(run: RunRecord) -> dict[str, str]:
+    config, provenance = run.config, run.provenance
+    return {
+        "run": run.run_id,
+        "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)"
+        if run.data.mode == "demo"
+        else f"corpora from {run.data_dir}",
+        "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})",
+        "trained at": run.trained_at,
+        "fit splits": ", ".join(config.data.fit_splits),
+        "evaluation splits": ", ".join(config.data.eval_splits),
+    }
+
+
+def write_report(run: RunRecord, held_out: HeldOutScores, coverage: pd.DataFrame) -> Evaluation:
+    """The evaluation report on the held-out rows, with the training data and fits sections."""
+    data, classifier = run.data, run.fitted.classifier
+    inputs = EvaluationInputs(
+        table=data.eval_rows,
+        scores=held_out.scores,
+        classifier=classifier,
+        taxonomy=data.taxonomy,
+        splits=run.config.data.eval_splits,
+        baseline=held_out.baseline,
+        baseline_note=held_out.baseline_note,
+        title="qinglang training report",
+        header=report_header(run),
+        extra_sections=training_sections(
+            taxonomy=data.taxonomy, dataset=data.dataset, coverage=coverage, classifier=classifier
+        ),
+    )
+    return write_evaluation(run.run_dir, inputs)
+
+
+def log_category_fits(classifier: MultiCategoryClassifier | StreamingClassifier) -> None:
+    """Per category: trained or why not as a tag; validation figures and threshold as metrics."""
+    for key, fit in classifier.category_fits_.items():
+        mlflow.set_tag(f"category.{key}", "trained" if fit.trained else f"not trained: {fit.reason}")
+        if fit.trained:
+            mlflow.log_metrics(
+                {f"validation.{key}.{m}": getattr(fit, f"validation_{m}") for m in ("precision", "recall", "f1", "ap")}
+            )
+            mlflow.log_metric(f"threshold.{key}", fit.threshold)
+
+
+def log_run(run: RunRecord, evaluation: Evaluation) -> None:
+    """Params, data fingerprint, per-category fits, held-out metrics and every file of the run folder."""
+    mlflow.log_params(run.config.flat())
+    mlflow.log_params({f"data.rows.{s}": v["rows"] for s, v in run.fingerprint.items()})
+    mlflow.set_tag("data.sha256", run.fingerprint["__all__"]["sha256"])
+    log_category_fits(run.fitted.classifier)
+    mlflow.log_metrics(metrics_for_mlflow(evaluation.results))
+    if evaluation.baseline_results is not None:
+        mlflow.log_metrics(
+            {f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()}
+        )
+    mlflow.log_metric("fit_seconds", run.fitted.fit_seconds)
+    for path in sorted(run.run_dir.iterdir()):
+        if path.is_file():
+            mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
+
+
+def log_model(run: RunRecord, bundle: ModelBundle, bundle_path: Path, register: bool) -> ModelInfo:
+    """The bundle as an MLflow pyfunc model with qinglang's code, registered if asked."""
+    example = pd.DataFrame({"text": INPUT_EXAMPLE})
+    with tempfile.TemporaryDirectory() as code_dir:
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=QinglangPyfunc(),
+            artifacts={ARTIFACT_KEY: str(bundle_path)},
+            code_paths=[str(stage_code(Path(code_dir)))],
+            signature=infer_signature(
+                example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}
+            ),
+            input_example=example,
+            pip_requirements=runtime_requirements(),
+            registered_model_name=run.config.mlflow.registered_model if register else None,
+        )
+
+
+def point_alias(run: RunRecord, info: ModelInfo, register: bool) -> str | None:
+    """Point the configured alias at the registered version and tag it; the version, if any."""
+    if not register or info.registered_model_version is None:
+        return None
+    name, version = run.config.mlflow.registered_model, str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, run.config.mlflow.alias, version)
+    client.set_model_version_tag(name, version, "data_mode", run.data.mode)
+    client.set_model_version_tag(name, version, "git_commit", run.provenance["git_commit"])
+    return version
+
+
+def keep_outputs(run_dir: Path, out_dir: Path | None) -> Path:
+    """Move the run folder's files to `out_dir` when one is given; where they now are."""
+    if out_dir is None:
+        return run_dir
+    shutil.copytree(run_dir, out_dir, dirs_exist_ok=True)
+    shutil.rmtree(run_dir)
+    return Path(out_dir)
+
+
+def train(
+    config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True
+) -> TrainResult:
+    started = time.perf_counter()
+    data = assemble_run(config, data_dir)
+    fitted = fit_model(config, data_dir, data)
+    held_out = score_held_out(data, fitted, data_dir)
+
+    fingerprint = {**data.dataset.fingerprint(data.taxonomy.keys), **fitted.streamed}
     provenance = {**git_state(), **environment()}
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     run_dir = Path(tempfile.mkdtemp(prefix="qinglang-run-"))  # only this run's files get logged
 
     configure_tracking()
     mlflow.set_experiment(config.mlflow.experiment)
-    with mlflow.start_run(tags={"data_mode": mode, **provenance}) as run:
-        bundle = ModelBundle(
-            classifier,
-            taxonomy,
-            {
-                "model_name": config.mlflow.registered_model,
-                "run_id": run.info.run_id,
-                "trained_at": trained_at,
-                "data_mode": mode,
-                "data_sha256": fingerprint["__all__"]["sha256"],
-                "data_config": config.data.model_dump(mode="json"),
-                **provenance,
-            },
+    with mlflow.start_run(tags={"data_mode": data.mode, **provenance}) as active:
+        run = RunRecord(
+            config, data_dir, data, fitted, active.info.run_id, trained_at, provenance, fingerprint, run_dir
         )
-        bundle_path = bundle.save(run_dir / "bundle")
-        (run_dir / "config.yaml").write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8"
-        )
-        (run_dir / "taxonomy.yaml").write_text(
-            yaml.safe_dump(taxonomy.to_dict(), allow_unicode=True, sort_keys=False), "utf-8"
-        )
-        (run_dir / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2), "utf-8")
-        (run_dir / "data_report.json").write_text(json.dumps(dataset.report(), indent=2, ensure_ascii=False), "utf-8")
-        (run_dir / "fit_summary.json").write_text(
-            json.dumps(classifier.fit_summary(), indent=2, ensure_ascii=False), "utf-8"
-        )
-        coverage = dataset.coverage(keys)
-        coverage.to_csv(run_dir / "label_coverage.csv", index=False)
-        if phonetic is not None:  # what normalisation rewrites, for review
-            (run_dir / "phonetic_map.json").write_text(
-                json.dumps(phonetic.describe(), indent=2, ensure_ascii=False), "utf-8"
-            )
-            mlflow.log_params(
-                {
-                    "phonetic.terms": len(phonetic.terms),
-                    "phonetic.latin_forms": len(phonetic.latin),
-                    "phonetic.homophone_keys": len(phonetic.keys),
-                    "phonetic.protected": len(phonetic.protected),
-                }
-            )
-        evaluation = write_evaluation(
-            run_dir,
-            table=eval_rows,
-            scores=scores,
-            classifier=classifier,
-            taxonomy=taxonomy,
-            splits=config.data.eval_splits,
-            baseline=baseline,
-            baseline_note=baseline_note,
-            title="qinglang training report",
-            header={
-                "run": run.info.run_id,
-                "data": "ILLUSTRATIVE DEMO SET (metrics mean nothing)"
-                if mode == "demo"
-                else f"corpora from {data_dir}",
-                "code": f"{provenance['git_commit']} (dirty: {provenance['git_dirty']})",
-                "trained at": trained_at,
-                "fit splits": ", ".join(config.data.fit_splits),
-                "evaluation splits": ", ".join(config.data.eval_splits),
-            },
-            extra_sections=training_sections(
-                taxonomy=taxonomy, dataset=dataset, coverage=coverage, classifier=classifier
-            ),
-        )
-        results = evaluation.results
-
-        mlflow.log_params(config.flat())
-        mlflow.log_params({f"data.rows.{s}": v["rows"] for s, v in fingerprint.items()})
-        mlflow.set_tag("data.sha256", fingerprint["__all__"]["sha256"])
-        for key, fit in classifier.category_fits_.items():
-            mlflow.set_tag(f"category.{key}", "trained" if fit.trained else f"not trained: {fit.reason}")
-            if fit.trained:
-                mlflow.log_metrics(
-                    {
-                        f"validation.{key}.{m}": getattr(fit, f"validation_{m}")
-                        for m in ("precision", "recall", "f1", "ap")
-                    }
-                )
-                mlflow.log_metric(f"threshold.{key}", fit.threshold)
-        mlflow.log_metrics(metrics_for_mlflow(results))
-        if evaluation.baseline_results is not None:
-            mlflow.log_metrics(
-                {f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()}
-            )
-        mlflow.log_metric("fit_seconds", fit_seconds)
-        for path in sorted(run_dir.iterdir()):
-            if path.is_file():
-                mlflow.log_artifact(
-                    str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation"
-                )
-
-        example = pd.DataFrame({"text": INPUT_EXAMPLE})
-        with tempfile.TemporaryDirectory() as code_dir:
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=QinglangPyfunc(),
-                artifacts={ARTIFACT_KEY: str(bundle_path)},
-                code_paths=[str(stage_code(Path(code_dir)))],
-                signature=infer_signature(
-                    example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}
-                ),
-                input_example=example,
-                pip_requirements=runtime_requirements(),
-                registered_model_name=config.mlflow.registered_model if register else None,
-            )
-        version = None
-        if register and info.registered_model_version is not None:
-            version = str(info.registered_model_version)
-            client = MlflowClient()
-            client.set_registered_model_alias(config.mlflow.registered_model, config.mlflow.alias, version)
-            client.set_model_version_tag(config.mlflow.registered_model, version, "data_mode", mode)
-            client.set_model_version_tag(
-                config.mlflow.registered_model, version, "git_commit", provenance["git_commit"]
-            )
+        bundle, bundle_path = save_bundle(run)
+        coverage = write_run_files(run)
+        record_phonetic_map(run)
+        evaluation = write_report(run, held_out, coverage)
+        log_run(run, evaluation)
+        info = log_model(run, bundle, bundle_path, register)
+        version = point_alias(run, info, register)
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
-    if out_dir is not None:
-        shutil.copytree(run_dir, out_dir, dirs_exist_ok=True)
-        shutil.rmtree(run_dir)
-        run_dir = Path(out_dir)
-    return TrainResult(run.info.run_id, info.model_uri, version, results, run_dir, bundle, dataset)
+    return TrainResult(
+        run.run_id, info.model_uri, version, evaluation.results, keep_outputs(run_dir, out_dir), bundle, data.dataset
+    )

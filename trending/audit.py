@@ -30,7 +30,7 @@ from qinglang.data.loaders import load_trending_archive
 from qinglang.data.loaders.archive import Archive as TrendingArchive
 from qinglang.data.loaders.base import read_native
 from qinglang.models.bundle import ModelBundle
-from qinglang.trending.prevalence import ESTIMATORS, Estimate, count_shares, estimator_for
+from qinglang.trending.prevalence import ESTIMATORS, Estimate, RowGroups, count_shares, estimator_for
 
 log = logging.getLogger("qinglang.audit")
 
@@ -164,15 +164,8 @@ def _estimate(
     day_frames, month_frames, group_frames = [], [], []
     for i, (scope, top) in enumerate(SCOPES.items()):
         mask = np.ones(len(entries), dtype=bool) if top is None else rank <= top
-        counts = count_shares(
-            proba[mask],
-            thresholds,
-            scored.day_code[mask],
-            len(scored.day_values),
-            label_draws,
-            request.seed + i,
-            unit=scored.code[mask],
-        )
+        days_of_rows = RowGroups(scored.day_code[mask], len(scored.day_values), unit=scored.code[mask])
+        counts = count_shares(proba[mask], thresholds, days_of_rows, label_draws, request.seed + i)
         monthly = counts.combine(month_of_day, len(scored.month_values))
         day_frames.append(
             _long_table(bundle, scope, day_periods, counts.n, counts.flagged, share_estimator.estimate(counts))
@@ -354,19 +347,8 @@ def check_against_labels(
     """Estimated vs labeled share per category, with both estimators, on the uniform rows of
     the labeled trending dev split (held out from training by the training config). None
     when the data directory has no labeled trending set."""
-    try:
-        rows = to_canonical(read_native(LABEL_SOURCE, data_dir), bundle.taxonomy)
-    except DataError as exc:
-        log.warning("no check against labels: %s", exc)
-        return None
-    _check_unseen_dev(bundle)
-    if "sample" not in rows.columns:
-        log.warning(
-            "no check against labels: the labeled trending set has no `sample` column, so its uniform rows are unknown"
-        )
-        return None
-    rows = rows[(rows["split"] == "dev") & (rows["sample"] == "uniform")].reset_index(drop=True)
-    if rows.empty:
+    rows = _uniform_dev_rows(bundle, data_dir)
+    if rows is None or rows.empty:
         return None
     clf = bundle.classifier
     proba = clf.predict_proba(rows["text"].tolist())
@@ -380,9 +362,8 @@ def check_against_labels(
             records.append(record)
             continue
         labels = rows.loc[known, key].astype(int)
-        counts = count_shares(
-            proba[known][:, [j]], thresholds[[j]], np.zeros(int(known.sum()), dtype=int), 1, n_boot, seed
-        )
+        one_group = RowGroups(np.zeros(int(known.sum()), dtype=int), 1)
+        counts = count_shares(proba[known][:, [j]], thresholds[[j]], one_group, n_boot, seed)
         record.update(
             labeled_positives=int(labels.sum()),
             labeled_share=float(labels.mean()),
@@ -394,6 +375,29 @@ def check_against_labels(
                 {name: result.share[0, 0], f"{name}_low": result.low[0, 0], f"{name}_high": result.high[0, 0]}
             )
         records.append(record)
+    return _label_table(records)
+
+
+def _uniform_dev_rows(bundle: ModelBundle, data_dir: Path) -> pd.DataFrame | None:
+    """The uniform rows of the labeled trending dev split, in canonical columns; None (with
+    a warning) when the set is missing or its uniform rows are unknown."""
+    try:
+        rows = to_canonical(read_native(LABEL_SOURCE, data_dir), bundle.taxonomy)
+    except DataError as exc:
+        log.warning("no check against labels: %s", exc)
+        return None
+    _check_unseen_dev(bundle)
+    if "sample" not in rows.columns:
+        log.warning(
+            "no check against labels: the labeled trending set has no `sample` column, so its uniform rows are unknown"
+        )
+        return None
+    return rows[(rows["split"] == "dev") & (rows["sample"] == "uniform")].reset_index(drop=True)
+
+
+def _label_table(records: list[dict]) -> pd.DataFrame:
+    """One row per category in a fixed column order, with each estimate's absolute error
+    against the labeled share."""
     table = pd.DataFrame.from_records(records).reindex(
         columns=[
             "category",

@@ -58,25 +58,27 @@ class ShareCounts:
         return ShareCounts(summed(self.n), summed(self.prob_sum), summed(self.flagged), summed(self.draws))
 
 
-def count_shares(
-    proba: np.ndarray,
-    thresholds: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
-    n_boot: int,
-    seed: int,
-    unit: np.ndarray | None = None,
-) -> ShareCounts:
-    """Statistics of the rows of `proba` (n, K) in groups `group` (n,) of 0..n_groups-1.
+@dataclass(frozen=True)
+class RowGroups:
+    """Which of the groups 0..n_groups-1 each row is in (`group`, (n,)), and which rows are
+    the same item with one true label (`unit`, (n,)), e.g. the snapshots of one title.
+    Default: every row is its own unit."""
 
-    `unit` (n,) says which rows are the same item with one true label, e.g. the snapshots
-    of one title: each bootstrap replicate draws one label per unit and counts it once per
-    row, in every group, so repeated rows widen the interval as they should and coarser
-    groups (sums of days) stay consistent. Default: every row is its own unit. `n_boot=0`
-    skips the draws. Draws are made unit by unit in sorted unit order from one generator
-    seeded by `seed`: the same rows, units, groups and seed give the same intervals."""
+    group: np.ndarray
+    n_groups: int
+    unit: np.ndarray | None = None
+
+
+def count_shares(proba: np.ndarray, thresholds: np.ndarray, rows: RowGroups, n_boot: int, seed: int) -> ShareCounts:
+    """Statistics of the rows of `proba` (n, K) in the groups of `rows`.
+
+    Each bootstrap replicate draws one label per unit and counts it once per row, in every
+    group, so repeated rows widen the interval as they should and coarser groups (sums of
+    days) stay consistent. `n_boot=0` skips the draws. Draws are made unit by unit in
+    sorted unit order from one generator seeded by `seed`: the same rows, units, groups and
+    seed give the same intervals."""
     proba = np.asarray(proba, dtype=float)
-    group = np.asarray(group)
+    group, n_groups = np.asarray(rows.group), rows.n_groups
     n_rows, k = proba.shape
     if group.shape != (n_rows,):
         raise ValueError(f"group has shape {group.shape}, expected ({n_rows},)")
@@ -94,7 +96,8 @@ def count_shares(
         prob_sum[present] = np.add.reduceat(filled[order], starts[present], axis=0)
         flagged[present] = np.add.reduceat((proba[order] >= thresholds).astype(np.int64), starts[present], axis=0)
     prob_sum[:, untrained] = np.nan
-    draws = _label_draws(filled, group, n_groups, n_boot, seed, np.arange(n_rows) if unit is None else np.asarray(unit))
+    unit = np.arange(n_rows) if rows.unit is None else np.asarray(rows.unit)
+    draws = _label_draws(filled, group, n_groups, n_boot, seed, unit)
     return ShareCounts(n, prob_sum, flagged, draws)
 
 
@@ -152,25 +155,28 @@ class MeanProbability:
         return Estimate(share, low, high)
 
 
+@dataclass(frozen=True)
+class ValidationRates:
+    """`tpr`, `fpr` (K,) of an operating point on validation rows, with the validation
+    positives `n_pos` and negatives `n_neg` they were measured on; NaN where unknown."""
+
+    tpr: np.ndarray
+    fpr: np.ndarray
+    n_pos: np.ndarray
+    n_neg: np.ndarray
+
+
 class AdjustedCount:
-    """`tpr`, `fpr` (K,) of the operating point on validation rows, with the validation
-    positives and negatives they were measured on; NaN where unknown."""
+    """Adjusted count with the operating point's validation `rates`; `n_boot` binomial
+    replicates of those rates, drawn from a generator seeded by `seed`, give the interval."""
 
     name = "adjusted_count"
 
-    def __init__(
-        self,
-        tpr: np.ndarray,
-        fpr: np.ndarray,
-        n_pos: np.ndarray,
-        n_neg: np.ndarray,
-        n_boot: int = 200,
-        seed: int = 0,
-        level: float = 0.95,
-    ) -> None:
-        self.tpr, self.fpr = np.asarray(tpr, float), np.asarray(fpr, float)
+    def __init__(self, rates: ValidationRates, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> None:
+        self.tpr, self.fpr = np.asarray(rates.tpr, float), np.asarray(rates.fpr, float)
         self.level = level
         rng = np.random.default_rng(seed)
+        n_pos, n_neg = rates.n_pos, rates.n_neg
         ok = np.isfinite(self.tpr) & np.isfinite(self.fpr) & (np.asarray(n_pos) > 0) & (np.asarray(n_neg) > 0)
         pos, neg = np.where(ok, n_pos, 1).astype(int), np.where(ok, n_neg, 1).astype(int)
         self.tpr_boot = (
@@ -199,7 +205,7 @@ class AdjustedCount:
             fp = tp * (1 - precision) / precision if precision and np.isfinite(precision) else np.nan
             tpr[j], fpr[j] = point["recall"], fp / (fit.n_known - fit.n_positive)
             n_pos[j], n_neg[j] = fit.n_positive, fit.n_known - fit.n_positive
-        return cls(tpr, fpr, n_pos, n_neg, n_boot=n_boot, seed=seed)
+        return cls(ValidationRates(tpr, fpr, n_pos, n_neg), n_boot=n_boot, seed=seed)
 
     def subset(self, columns: list[int]) -> AdjustedCount:
         """The estimator for these categories only (counts with just those columns)."""

@@ -130,14 +130,21 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
             "",
         ]
     n = int(check["rows"].iat[0])
-    other = next(e for e in ESTIMATORS if e != estimator)
     lines += [
         f"The {n} uniform rows of the labeled trending dev split (distinct titles first seen 2024-07 … 2024-12, held out from training), "
         f"estimated with the same model. Target: within {100 * SHARE_TARGET:.0f} points for {' and '.join(CHECKED_CATEGORIES)}. "
         "Shares in %; errors in points.",
         "",
     ]
-    table = pd.DataFrame(
+    lines += [md_table(_label_check_table(check, estimator)), ""]
+    lines += [_target_verdicts(check, estimator), ""]
+    return lines + _few_positives_note(check, estimator)
+
+
+def _label_check_table(check: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """Labeled share against both estimators and the flag share, in % and points."""
+    other = next(e for e in ESTIMATORS if e != estimator)
+    return pd.DataFrame(
         {
             "category": check["category"],
             "labeled +": check["labeled_positives"],
@@ -155,7 +162,10 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
             "flag error": [_pct(v) for v in check["flag_share_abs_error"]],
         }
     )
-    lines += [md_table(table), ""]
+
+
+def _target_verdicts(check: pd.DataFrame, estimator: str) -> str:
+    """Whether each checked category's error is within the target."""
     verdicts = []
     for key in CHECKED_CATEGORIES:
         row = check[check["category"] == key]
@@ -167,17 +177,21 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
             if np.isnan(err)
             else f"{key} {100 * err:.1f} points ({'met' if err <= SHARE_TARGET else 'NOT met'})"
         )
-    lines += [f"Against the {100 * SHARE_TARGET:.0f}-point target with {estimator}: " + "; ".join(verdicts) + ".", ""]
+    return f"Against the {100 * SHARE_TARGET:.0f}-point target with {estimator}: " + "; ".join(verdicts) + "."
+
+
+def _few_positives_note(check: pd.DataFrame, estimator: str) -> list[str]:
+    """What the error means for estimated categories with too few labeled positives to check recall."""
     few = check[(check["labeled_positives"] < 20) & check[estimator].notna()]
-    if not few.empty:
-        lines += [
-            f"Categories with fewer than 20 labeled positives here ({', '.join(few['category'])}) cannot be checked for recall; "
-            "their error is the estimator's bias on titles that are (almost) all negative. Harmful categories learn their "
-            "probabilities on comment and post corpora where they are common, so on trending titles their shares read high: "
-            "treat them as an upper bound and their trend, not their level.",
-            "",
-        ]
-    return lines
+    if few.empty:
+        return []
+    return [
+        f"Categories with fewer than 20 labeled positives here ({', '.join(few['category'])}) cannot be checked for recall; "
+        "their error is the estimator's bias on titles that are (almost) all negative. Harmful categories learn their "
+        "probabilities on comment and post corpora where they are common, so on trending titles their shares read high: "
+        "treat them as an upper bound and their trend, not their level.",
+        "",
+    ]
 
 
 def _group_caveat(check: pd.DataFrame | None, estimator: str) -> list[str]:

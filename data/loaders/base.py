@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from qinglang.data.errors import DataError
+from qinglang.data.taxonomy import KINDS
 
 
 @dataclass
@@ -23,6 +24,7 @@ class NativeRows:
     files: list[Path]
     dropped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    kind: str | None = None  # title, post or comment; read_native sets it from the reader
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,18 @@ class Reader:
     folder: str
     read: Callable[[Path], NativeRows]
     description: str
+    kind: str  # what its texts are: title, post or comment (qinglang.data.taxonomy.KINDS)
 
 
 REGISTRY: dict[str, Reader] = {}
 
 
-def register(name: str, folder: str, description: str):
+def register(name: str, folder: str, description: str, *, kind: str):
+    if kind not in KINDS:
+        raise ValueError(f"reader {name!r}: kind {kind!r} is not one of {KINDS}")
+
     def wrap(fn: Callable[[Path], NativeRows]) -> Callable[[Path], NativeRows]:
-        REGISTRY[name] = Reader(name, folder, fn, description)
+        REGISTRY[name] = Reader(name, folder, fn, description, kind)
         return fn
 
     return wrap
@@ -53,6 +59,7 @@ def read_native(name: str, data_dir: str | Path) -> NativeRows:
     if not folder.exists():
         raise DataError(f"source {name!r}: folder not found (is the data directory right?)", file=str(folder))
     rows = reader.read(folder)
+    rows.kind = reader.kind
     return rows
 
 

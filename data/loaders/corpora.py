@@ -36,7 +36,7 @@ def _binary(value: object, path: Path, row: int, column: str) -> int:
     raise DataError(f"column {column!r}: expected 0 or 1, got {value!r}", file=str(path), row=row)
 
 
-@register("cold", "cold", "COLD offensive language (Weibo/Zhihu comments); official train/dev/test")
+@register("cold", "cold", "COLD offensive language (Weibo/Zhihu comments); official train/dev/test", kind="comment")
 def read_cold(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
     for split in ("train", "dev", "test"):
@@ -50,7 +50,7 @@ def read_cold(folder: Path) -> NativeRows:
     return NativeRows("cold", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("toxicn", "toxicn", "ToxiCN 1.0 toxic language (Zhihu/Tieba); no official split")
+@register("toxicn", "toxicn", "ToxiCN 1.0 toxic language (Zhihu/Tieba); no official split", kind="post")
 def read_toxicn(folder: Path) -> NativeRows:
     path = folder / "ToxiCN_1.0.csv"
     raw = _read_csv(path, encoding="utf-8-sig")
@@ -61,7 +61,7 @@ def read_toxicn(folder: Path) -> NativeRows:
     return NativeRows("toxicn", frame, [path], dropped)
 
 
-@register("ced", "ced", "CED Weibo rumours: original posts, rumour / non-rumour by file lists")
+@register("ced", "ced", "CED Weibo rumours: original posts, rumour / non-rumour by file lists", kind="post")
 def read_ced(folder: Path) -> NativeRows:
     lists = {}
     for label, name in (("rumor", "rumor-repost.txt"), ("non_rumor", "non-rumor-repost.txt")):
@@ -98,7 +98,7 @@ def read_ced(folder: Path) -> NativeRows:
     return NativeRows("ced", frame, [folder / "rumor-repost.txt", folder / "non-rumor-repost.txt", posts], dropped)
 
 
-@register("weibo21", "weibo21", "Weibo21 fake news (nine domains); official train/val/test")
+@register("weibo21", "weibo21", "Weibo21 fake news (nine domains); official train/val/test", kind="post")
 def read_weibo21(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
     for split, name in (("train", "train.jsonl"), ("dev", "val.jsonl"), ("test", "test.jsonl")):
@@ -121,7 +121,7 @@ def read_weibo21(folder: Path) -> NativeRows:
     return NativeRows("weibo21", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("chineseharm", "chineseharm", "ChineseHarm-Bench platform texts, six classes; no official split")
+@register("chineseharm", "chineseharm", "ChineseHarm-Bench platform texts, six classes; no official split", kind="post")
 def read_chineseharm(folder: Path) -> NativeRows:
     path = require_file(folder / "train.json")
     try:
@@ -141,7 +141,9 @@ def read_chineseharm(folder: Path) -> NativeRows:
     return NativeRows("chineseharm", frame, [path], dropped)
 
 
-@register("sos4k", "sos4k", "SOS-4K suicide-risk levels 0-10 (one Weibo thread); official train/val/test")
+@register(
+    "sos4k", "sos4k", "SOS-4K suicide-risk levels 0-10 (one Weibo thread); official train/val/test", kind="comment"
+)
 def read_sos4k(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
     for split, prefix in (("train", "train"), ("dev", "val"), ("test", "test")):
@@ -160,7 +162,10 @@ def read_sos4k(folder: Path) -> NativeRows:
 
 
 @register(
-    "cyberbullying_roles", "cyberbullying_roles", "Cyberbullying participant roles (Weibo, GB18030); no official split"
+    "cyberbullying_roles",
+    "cyberbullying_roles",
+    "Cyberbullying participant roles (Weibo, GB18030); no official split",
+    kind="comment",
 )
 def read_cyberbullying_roles(folder: Path) -> NativeRows:
     path = folder / "Cyberbullying roles data_original.CSV"
@@ -178,7 +183,10 @@ def read_cyberbullying_roles(folder: Path) -> NativeRows:
 
 
 @register(
-    "thucnews_titles", "thucnews_titles", "THUCNews Sina headlines 2005-2011; its dev file trains, its test file tests"
+    "thucnews_titles",
+    "thucnews_titles",
+    "THUCNews Sina headlines 2005-2011; its dev file trains, its test file tests",
+    kind="title",
 )
 def read_thucnews_titles(folder: Path) -> NativeRows:
     classes_path = require_file(folder / "class.txt")
@@ -206,6 +214,7 @@ def read_thucnews_titles(folder: Path) -> NativeRows:
     "weibo_trending_labeled",
     "weibo_trending_labeled",
     "Weibo trending titles labeled with the taxonomy; train.csv trains, dev.csv is held out",
+    kind="title",
 )
 def read_weibo_trending_labeled(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()

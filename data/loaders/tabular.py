@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,9 @@ import pandas as pd
 
 from qinglang.data.errors import DataError
 from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key
-from qinglang.data.taxonomy import Taxonomy
+from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, Taxonomy
 
-META_COLUMNS = ("id", "split", "source")
+META_COLUMNS = ("id", "split", "source", "kind")
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
@@ -116,6 +117,7 @@ def read_labeled_file(
     source: str | None = None,
     text_column: str = "text",
     strict: bool = True,
+    kind: str | None = None,
 ) -> tuple[pd.DataFrame, Counter]:
     """Read a canonical labeled file and check every row.
 
@@ -123,99 +125,131 @@ def read_labeled_file(
     counted by reason. Either way a conflicting duplicate text is an error: it means the
     file contradicts itself, which no choice of ours can repair."""
     path = Path(path)
-    out, dropped, kept_rows = _canonical(read_table(path), taxonomy, path, source, text_column, strict)
+    origin = _Origin(path, source, text_column, strict, kind=kind)
+    out, dropped, kept_rows = _canonical(read_table(path), taxonomy, origin)
     _check_conflicts(out, [k for k in taxonomy.keys if out[k].notna().any()], path, kept_rows)
     return out, dropped
 
 
 def iter_labeled_file(
-    path: str | Path, taxonomy: Taxonomy, chunk_rows: int, *, source: str | None = None, text_column: str = "text"
+    path: str | Path,
+    taxonomy: Taxonomy,
+    chunk_rows: int,
+    *,
+    source: str | None = None,
+    text_column: str = "text",
+    kind: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`read_labeled_file` (strict) in chunks, for labeled files larger than memory: every
     row is checked, the first bad one stops with its row number. Duplicate texts are only
     checked for conflicts within a chunk."""
     path = Path(path)
     for chunk in iter_table(path, chunk_rows):
-        out, _, kept_rows = _canonical(
-            chunk, taxonomy, path, source, text_column, True, int(chunk.index[0]) if len(chunk) else 0
-        )
+        origin = _Origin(path, source, text_column, True, int(chunk.index[0]) if len(chunk) else 0, kind)
+        out, _, kept_rows = _canonical(chunk, taxonomy, origin)
         _check_conflicts(out, [k for k in taxonomy.keys if out[k].notna().any()], path, kept_rows)
         yield out
 
 
-def _canonical(
-    raw: pd.DataFrame,
-    taxonomy: Taxonomy,
-    path: Path,
-    source: str | None,
-    text_column: str,
-    strict: bool,
-    row_offset: int = 0,
-) -> tuple[pd.DataFrame, Counter, list[int]]:
+@dataclass(frozen=True)
+class _Origin:
+    """Where a raw table comes from and how to read it: its file, the source name to give
+    its rows (None: a `source` column, else the file's stem), the text column, whether a
+    bad row stops the read, and the file row index of its first row (chunks)."""
+
+    path: Path
+    source: str | None
+    text_column: str
+    strict: bool
+    row_offset: int = 0
+    kind: str | None = None  # the rows' kind where the file has no `kind` column (None: DEFAULT_KIND)
+
+
+def _canonical(raw: pd.DataFrame, taxonomy: Taxonomy, origin: _Origin) -> tuple[pd.DataFrame, Counter, list[int]]:
     """The canonical frame of a raw table (or chunk), the drop counts, and the file row
     number of each kept row."""
-    if text_column not in raw.columns:
-        raise DataError(f"missing text column {text_column!r}; found {list(raw.columns)}", file=str(path))
-    allowed = {text_column, *META_COLUMNS}
-    unknown = [c for c in raw.columns if c not in allowed and c not in taxonomy]
-    if unknown:
-        raise DataError(
-            f"unknown category column(s) {unknown}: not in the taxonomy ({', '.join(taxonomy.keys)}); "
-            "add them to the taxonomy or drop them",
-            file=str(path),
-        )
-    categories = [k for k in taxonomy.keys if k in raw.columns]
-    if not categories:
-        raise DataError(f"no category column; expected some of {taxonomy.keys}", file=str(path))
-    first_row = (2 if table_format(path) in ("csv", "tsv") else 1) + row_offset
+    categories = _category_columns(raw, taxonomy, origin)
+    first_row = (2 if table_format(origin.path) in ("csv", "tsv") else 1) + origin.row_offset
     dropped: Counter = Counter()
     keep = []
     labels = {k: [] for k in categories}
     for i, rec in enumerate(raw.itertuples(index=False)):
         row = dict(zip(raw.columns, rec, strict=False))
-        problem = None
-        text = row[text_column]
-        if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
-            problem = "empty text"
-        elif (
-            "split" in row
-            and row["split"] is not None
-            and not pd.isna(row["split"])
-            and str(row["split"]) not in SPLITS
-        ):
-            problem = f"split {row['split']!r} is not one of {list(SPLITS)}"
-        parsed = {}
-        for k in categories:
-            try:
-                parsed[k] = _label(row[k])
-            except ValueError:
-                problem = problem or f"column {k!r}: value {row[k]!r} is not 0, 1 or blank"
+        parsed, problem = _checked_row(row, categories, origin.text_column)
         if problem:
-            if strict:
-                raise DataError(problem, file=str(path), row=i + first_row)
+            if origin.strict:
+                raise DataError(problem, file=str(origin.path), row=i + first_row)
             dropped[problem.split(":")[0] if problem.startswith("column") else problem] += 1
             continue
         keep.append(i)
         for k in categories:
             labels[k].append(parsed[k])
-    out = pd.DataFrame({"text": raw[text_column].iloc[keep].astype(str).str.strip().to_numpy()})
-    default_source = source or path.stem
-    if "source" in raw.columns and source is None:
-        given = raw["source"].iloc[keep]
-        out["source"] = (
-            given.where(given.notna() & (given.astype("string").str.strip() != ""), default_source)
-            .astype(str)
-            .to_numpy()
+    return _frame_of(raw, keep, labels, taxonomy, origin), dropped, [i + first_row for i in keep]
+
+
+def _category_columns(raw: pd.DataFrame, taxonomy: Taxonomy, origin: _Origin) -> list[str]:
+    """The taxonomy categories among the columns; unknown columns are an error."""
+    if origin.text_column not in raw.columns:
+        raise DataError(f"missing text column {origin.text_column!r}; found {list(raw.columns)}", file=str(origin.path))
+    allowed = {origin.text_column, *META_COLUMNS}
+    unknown = [c for c in raw.columns if c not in allowed and c not in taxonomy]
+    if unknown:
+        raise DataError(
+            f"unknown category column(s) {unknown}: not in the taxonomy ({', '.join(taxonomy.keys)}); "
+            "add them to the taxonomy or drop them",
+            file=str(origin.path),
         )
+    categories = [k for k in taxonomy.keys if k in raw.columns]
+    if not categories:
+        raise DataError(f"no category column; expected some of {taxonomy.keys}", file=str(origin.path))
+    return categories
+
+
+def _checked_row(row: dict, categories: list[str], text_column: str) -> tuple[dict, str | None]:
+    """The row's parsed labels, and its first problem (None when it is good)."""
+    problem = None
+    text = row[text_column]
+    if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
+        problem = "empty text"
+    elif "split" in row and row["split"] is not None and not pd.isna(row["split"]) and str(row["split"]) not in SPLITS:
+        problem = f"split {row['split']!r} is not one of {list(SPLITS)}"
+    elif "kind" in row and not _blank(row["kind"]) and str(row["kind"]).strip() not in KINDS:
+        problem = f"kind {row['kind']!r} is not one of {list(KINDS)}"
+    parsed = {}
+    for k in categories:
+        try:
+            parsed[k] = _label(row[k])
+        except ValueError:
+            problem = problem or f"column {k!r}: value {row[k]!r} is not 0, 1 or blank"
+    return parsed, problem
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip()
+
+
+def _frame_of(raw: pd.DataFrame, keep: list[int], labels: dict, taxonomy: Taxonomy, origin: _Origin) -> pd.DataFrame:
+    out = pd.DataFrame({"text": raw[origin.text_column].iloc[keep].astype(str).str.strip().to_numpy()})
+    default_source = origin.source or origin.path.stem
+    if "source" in raw.columns and origin.source is None:
+        given = raw["source"].iloc[keep]
+        present = given.notna() & (given.astype("string").str.strip() != "")
+        out["source"] = given.where(present, default_source).astype(str).to_numpy()
     else:
         out["source"] = default_source
     out["split"] = raw["split"].iloc[keep].to_numpy() if "split" in raw.columns else None
     out["split"] = out["split"].where(out["split"].notna(), None)
     if "id" in raw.columns:
         out["id"] = raw["id"].iloc[keep].to_numpy()
+    default_kind = origin.kind or DEFAULT_KIND
+    if "kind" in raw.columns:
+        given = raw["kind"].iloc[keep]
+        out["kind"] = [default_kind if _blank(v) else str(v).strip() for v in given]
+    else:
+        out["kind"] = default_kind
     for k in taxonomy.keys:
         out[k] = pd.array(labels[k] if k in labels else [None] * len(out), dtype=LABEL_DTYPE)
-    return out, dropped, [i + first_row for i in keep]
+    return out
 
 
 def _check_conflicts(frame: pd.DataFrame, categories: list[str], path: Path, rows: list[int]) -> None:

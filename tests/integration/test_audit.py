@@ -123,7 +123,7 @@ def test_the_check_against_labels_uses_the_dev_splits_uniform_rows(demo_bundle, 
     uniform = dev[dev["sample"] == "uniform"]
     assert (table["rows"] == len(uniform)).all()
     for key in ("celebrity_hype", "trivial"):
-        labeled = uniform["labels"].str.split(";").apply(lambda keys: key in keys).mean()
+        labeled = uniform["labels"].str.split(";").apply(lambda keys, key=key: key in keys).mean()
         assert table.at[key, "labeled_share"] == pytest.approx(labeled)
         assert table.at[key, "mean_probability_abs_error"] == pytest.approx(
             abs(table.at[key, "mean_probability"] - labeled)

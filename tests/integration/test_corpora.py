@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from qinglang.data.dataset import build_dataset, to_canonical
+from qinglang.data.dataset import Sampling, build_dataset, to_canonical
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY, load_trending_archive, read_native
 
@@ -67,7 +67,7 @@ def test_cyberbullying_is_read_as_gb18030_and_empty_texts_are_counted(data_dir):
 
 
 def test_assembled_slice_keeps_each_text_on_one_side(data_dir, taxonomy):
-    ds = build_dataset(taxonomy, data_dir=data_dir, corpora=list(REGISTRY), max_rows_per_source=600)
+    ds = build_dataset(taxonomy, data_dir=data_dir, corpora=list(REGISTRY), sampling=Sampling(max_rows_per_source=600))
     from qinglang.data.schema import dedup_key
 
     keys = ds.table["text"].map(dedup_key)

@@ -6,6 +6,7 @@ which categories lack labeled data rather than averaging over them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,44 +94,73 @@ def operating_point_table(
     return pd.DataFrame(rows)
 
 
-def write_evaluation(
-    out: Path,
-    *,
-    table: pd.DataFrame,
-    scores: np.ndarray,
-    classifier: MultiCategoryClassifier,
-    taxonomy: Taxonomy,
-    splits: list[str],
-    header: dict[str, str],
-    baseline: np.ndarray | None = None,
-    baseline_note: str = "",
-    extra_sections: list[str] = (),
-    title: str = "qinglang evaluation report",
-) -> Evaluation:
-    """`table`: held-out rows (text, split, source, one 1/0/NaN column per category);
-    `scores`: the model's probabilities for them; `baseline`: the keyword filter's 0/1/NaN."""
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """What a report is built from. `table`: held-out rows (text, split, source, one 1/0/NaN
+    column per category); `scores`: the model's probabilities for them; `baseline`: the
+    keyword filter's 0/1/NaN (None: not shown, `baseline_note` says why); `header`: the
+    report's key facts; `extra_sections`: Markdown lines appended at the end."""
+
+    table: pd.DataFrame
+    scores: np.ndarray
+    classifier: MultiCategoryClassifier
+    taxonomy: Taxonomy
+    splits: list[str]
+    header: dict[str, str]
+    baseline: np.ndarray | None = None
+    baseline_note: str = ""
+    extra_sections: Sequence[str] = ()
+    title: str = "qinglang evaluation report"
+
+
+def write_evaluation(out: Path, inputs: EvaluationInputs) -> Evaluation:
+    """Compute the metrics, write report.md with its plots and CSV / JSON tables to `out`,
+    and return them with the files written, in order."""
     out.mkdir(parents=True, exist_ok=True)
+    flags = inputs.classifier.flags(inputs.scores)
+    evaluation = _evaluate(inputs, flags)
+    lines = _read_first_section(inputs)
+    lines += _summary_sections(inputs, evaluation)
+    lines += _operating_points_section(evaluation.operating_points)
+    lines += _per_source_section(inputs, evaluation.results)
+    lines += _plots_section(inputs, flags, out, evaluation.files)
+    lines += _top_errors_section(inputs, evaluation.errors)
+    lines += list(inputs.extra_sections)
+    evaluation.files += _write_tables(out, evaluation)
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    evaluation.files.append(out / "report.md")
+    return evaluation
+
+
+def _evaluate(inputs: EvaluationInputs, flags: np.ndarray) -> Evaluation:
+    """Metrics of the model (and of the keyword baseline, when given), operating points and
+    top errors; no files yet."""
+    table, scores, classifier, splits = inputs.table, inputs.scores, inputs.classifier, inputs.splits
     keys = classifier.categories_
-    flags = classifier.flags(scores)
     results = evaluate_table(table, scores, flags, keys, classifier.trained_, splits)
     base_results = None
-    if baseline is not None:
+    if inputs.baseline is not None:
+        baseline = inputs.baseline
         has_lexicon = ~np.all(np.isnan(baseline), axis=0) if len(baseline) else np.zeros(len(keys), bool)
         base_results = evaluate_table(
             table, np.nan_to_num(baseline), (np.nan_to_num(baseline) >= 0.5).astype(np.int8), keys, has_lexicon, splits
         )
     points = operating_point_table(table, scores, classifier, splits)
     errors = top_errors(table, scores, flags, classifier)
-    files = []
+    return Evaluation(results, base_results, points, errors, [])
 
-    lines = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in header.items()]
-    untrained = [f for f in classifier.category_fits_.values() if not f.trained]
-    rare = [f for f in classifier.category_fits_.values() if f.trained and f.n_positive < RARE_POSITIVES]
+
+def _read_first_section(inputs: EvaluationInputs) -> list[str]:
+    """Title, header, and what the reader must know before any figure: untrained and rare categories."""
+    fits = inputs.classifier.category_fits_.values()
+    lines = [f"# {inputs.title}", ""] + [f"- **{k}**: {v}" for k, v in inputs.header.items()]
+    untrained = [f for f in fits if not f.trained]
+    rare = [f for f in fits if f.trained and f.n_positive < RARE_POSITIVES]
     lines += ["", "## Read this first", ""]
     if untrained:
         lines.append(
             "Not predicted by this model (no score, never flagged) for lack of labeled data: "
-            + "; ".join(f"`{f.key}` {taxonomy[f.key].name_zh} ({f.reason})" for f in untrained)
+            + "; ".join(f"`{f.key}` {inputs.taxonomy[f.key].name_zh} ({f.reason})" for f in untrained)
             + "."
         )
     if rare:
@@ -143,23 +173,31 @@ def write_evaluation(
         "Every figure below is on held-out rows the model was not fitted or tuned on. A category counts only rows "
         "where its label is known; `–` means no labeled positives in that slice, so no figure is possible."
     )
-    if baseline_note:
-        lines += ["", baseline_note]
+    if inputs.baseline_note:
+        lines += ["", inputs.baseline_note]
+    return lines
 
-    for split in splits:
-        pooled = _pooled(results, split)
-        if pooled.empty:
+
+def _split_summary(evaluation: Evaluation, split: str) -> pd.DataFrame:
+    """One split's pooled per-category figures, with the keyword baseline's beside them when there is one."""
+    summary = _pooled(evaluation.results, split)[
+        ["category", "status", "n", "support", "precision", "recall", "f1", "average_precision", "ece"]
+    ].rename(columns={"support": "positives", "average_precision": "AP", "ece": "ECE"})
+    if evaluation.baseline_results is not None:
+        kw = _pooled(evaluation.baseline_results, split).set_index("category")
+        for m, name in (("precision", "keyword P"), ("recall", "keyword R"), ("f1", "keyword F1")):
+            summary[name] = [  # pooled rows would average other categories than the model's: per category only
+                kw.loc[k, m] if k in kw.index and kw.loc[k, "status"] == "ok" and not k.startswith("_") else np.nan
+                for k in summary["category"]
+            ]
+    return summary
+
+
+def _summary_sections(inputs: EvaluationInputs, evaluation: Evaluation) -> list[str]:
+    lines = []
+    for split in inputs.splits:
+        if _pooled(evaluation.results, split).empty:
             continue
-        summary = pooled[
-            ["category", "status", "n", "support", "precision", "recall", "f1", "average_precision", "ece"]
-        ].rename(columns={"support": "positives", "average_precision": "AP", "ece": "ECE"})
-        if base_results is not None:
-            kw = _pooled(base_results, split).set_index("category")
-            for m, name in (("precision", "keyword P"), ("recall", "keyword R"), ("f1", "keyword F1")):
-                summary[name] = [  # pooled rows would average other categories than the model's: per category only
-                    kw.loc[k, m] if k in kw.index and kw.loc[k, "status"] == "ok" and not k.startswith("_") else np.nan
-                    for k in summary["category"]
-                ]
         lines += [
             "",
             f"## {split}: per category (all sources pooled)",
@@ -167,114 +205,173 @@ def write_evaluation(
             "At the model's default operating point. `_micro` pools all decisions, `_macro` averages categories with positives. "
             "ECE: expected calibration error (0 = probabilities match observed rates).",
             "",
-            md_table(summary),
+            md_table(_split_summary(evaluation, split)),
         ]
+    return lines
 
-    if not points.empty:
-        lines += [
-            "",
-            "## Operating points",
-            "",
-            "Thresholds stored in the model, chosen on out-of-fold validation scores; pick one at prediction time "
-            '(`qinglang score --profile`, HTTP `"profile"`). `target reached = False` with threshold `inf`: the target '
-            "(e.g. precision ≥ 0.9 for `auto`) was not reachable on validation data, so that profile never flags the category.",
-            "",
-            md_table(points),
+
+def _operating_points_section(points: pd.DataFrame) -> list[str]:
+    if points.empty:
+        return []
+    return [
+        "",
+        "## Operating points",
+        "",
+        "Thresholds stored in the model, chosen on out-of-fold validation scores; pick one at prediction time "
+        '(`qinglang score --profile`, HTTP `"profile"`). `target reached = False` with threshold `inf`: the target '
+        "(e.g. precision ≥ 0.9 for `auto`) was not reachable on validation data, so that profile never flags the category.",
+        "",
+        md_table(points),
+    ]
+
+
+def _source_grid(results: pd.DataFrame, split: str, keys: list[str]) -> pd.DataFrame | None:
+    """F1 / AP / positives per category (rows) and source (columns) on one split; None when nothing is ok."""
+    part = results[(results["split"] == split) & (results["status"] == "ok") & ~results["category"].str.startswith("_")]
+    if part.empty:
+        return None
+    cell = part.assign(
+        cell=[
+            f"{f:.2f} / {a:.2f} / {int(s)}"
+            for f, a, s in zip(part["f1"], part["average_precision"], part["support"], strict=True)
         ]
+    )
+    return (
+        cell.pivot(index="category", columns="source", values="cell")
+        .reindex([k for k in keys if k in set(part["category"])])
+        .fillna("–")
+    )
 
-    lines += [
+
+def _per_source_section(inputs: EvaluationInputs, results: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "## Per source",
         "",
         "F1 / AP / positives per category and source; a source speaks only for the categories it labels.",
     ]
-    for split in splits:
-        part = results[
-            (results["split"] == split) & (results["status"] == "ok") & ~results["category"].str.startswith("_")
-        ]
-        if part.empty:
-            continue
-        cell = part.assign(
-            cell=[
-                f"{f:.2f} / {a:.2f} / {int(s)}"
-                for f, a, s in zip(part["f1"], part["average_precision"], part["support"], strict=True)
-            ]
-        )
-        grid = (
-            cell.pivot(index="category", columns="source", values="cell")
-            .reindex([k for k in keys if k in set(part["category"])])
-            .fillna("–")
-        )
-        lines += ["", f"### {split}", "", md_table(grid.reset_index())]
+    for split in inputs.splits:
+        grid = _source_grid(results, split, inputs.classifier.categories_)
+        if grid is not None:
+            lines += ["", f"### {split}", "", md_table(grid.reset_index())]
+    return lines
 
-    lines += ["", "## Plots", ""]
-    for split in splits:
-        mask = (table["split"] == split).to_numpy()
-        confusion = category_confusion(table.loc[mask], flags[mask], keys, classifier.trained_)
-        if not confusion.empty:
-            confusion.to_csv(out / f"confusion_{split}.csv")
-            files.append(out / f"confusion_{split}.csv")
-        made = [
-            pr_curves(table, scores, keys, split, out, baseline),
-            threshold_curves(table, scores, keys, dict(classifier.profiles_), split, out),
-            reliability(table, scores, keys, split, out),
-            confusion_heatmap(confusion, split, out),
-        ]
-        for path in filter(None, made):
-            files.append(path)
-            lines += [f"![{path.stem}]({path.name})", ""]
-        if not confusion.empty:
-            pairs = confusion.stack().sort_values(ascending=False)
-            pairs = pairs[pairs > 0].head(5)
-            if len(pairs):
-                lines += [
-                    f"Most frequent cross-category false flags on {split}: "
-                    + "; ".join(f"labeled `{a}` flagged `{b}` {v:.0%}" for (a, b), v in pairs.items()),
-                    "",
-                ]
 
-    lines += [
+def _plots_section(inputs: EvaluationInputs, flags: np.ndarray, out: Path, files: list[Path]) -> list[str]:
+    """Every split's plots (and confusion CSV), each file appended to `files`."""
+    lines = ["", "## Plots", ""]
+    for split in inputs.splits:
+        lines += _split_plots(inputs, flags, split, out, files)
+    return lines
+
+
+def _split_plots(inputs: EvaluationInputs, flags: np.ndarray, split: str, out: Path, files: list[Path]) -> list[str]:
+    table, scores, classifier = inputs.table, inputs.scores, inputs.classifier
+    keys = classifier.categories_
+    mask = (table["split"] == split).to_numpy()
+    confusion = category_confusion(table.loc[mask], flags[mask], keys, classifier.trained_)
+    if not confusion.empty:
+        confusion.to_csv(out / f"confusion_{split}.csv")
+        files.append(out / f"confusion_{split}.csv")
+    made = [
+        pr_curves(table, scores, keys, split, out, inputs.baseline),
+        threshold_curves(table, scores, keys, dict(classifier.profiles_), split, out),
+        reliability(table, scores, keys, split, out),
+        confusion_heatmap(confusion, split, out),
+    ]
+    lines = []
+    for path in filter(None, made):
+        files.append(path)
+        lines += [f"![{path.stem}]({path.name})", ""]
+    return lines + _cross_flags(confusion, split)
+
+
+def _cross_flags(confusion: pd.DataFrame, split: str) -> list[str]:
+    """The most frequent cross-category false flags, as a sentence."""
+    if confusion.empty:
+        return []
+    pairs = confusion.stack().sort_values(ascending=False)
+    pairs = pairs[pairs > 0].head(5)
+    if not len(pairs):
+        return []
+    return [
+        f"Most frequent cross-category false flags on {split}: "
+        + "; ".join(f"labeled `{a}` flagged `{b}` {v:.0%}" for (a, b), v in pairs.items()),
+        "",
+    ]
+
+
+def _top_errors_section(inputs: EvaluationInputs, errors: pd.DataFrame) -> list[str]:
+    lines = [
         "## Top errors",
         "",
         "Per category, the highest-scored false positives (with the features that raised the score) and the lowest-scored "
         "false negatives (with the features that lowered it). Feature weights are exact contributions to the linear score.",
         "",
     ]
-    for key in keys:
+    for key in inputs.classifier.categories_:
         part = errors[errors["category"] == key]
         if part.empty:
             continue
         shown = part.assign(text=part["text"].str.slice(0, 80))[
             ["error", "source", "split", "score", "text", "drivers"]
         ]
-        lines += [f"### {key} ({taxonomy[key].name_zh})", "", md_table(shown), ""]
+        lines += [f"### {key} ({inputs.taxonomy[key].name_zh})", "", md_table(shown), ""]
+    return lines
 
-    lines += list(extra_sections)
+
+def _write_tables(out: Path, evaluation: Evaluation) -> list[Path]:
+    """The metrics, operating points, top errors and keyword baseline as CSV / JSON; the files written."""
+    results, base_results = evaluation.results, evaluation.baseline_results
     results.to_csv(out / "metrics.csv", index=False)
     (out / "metrics.json").write_text(results.to_json(orient="records", indent=2, force_ascii=False), "utf-8")
-    points.to_csv(out / "operating_points.csv", index=False)
-    errors.to_csv(out / "top_errors.csv", index=False)
-    files += [out / "metrics.csv", out / "metrics.json", out / "operating_points.csv", out / "top_errors.csv"]
+    evaluation.operating_points.to_csv(out / "operating_points.csv", index=False)
+    evaluation.errors.to_csv(out / "top_errors.csv", index=False)
+    files = [out / "metrics.csv", out / "metrics.json", out / "operating_points.csv", out / "top_errors.csv"]
     if base_results is not None:
         base_results.to_csv(out / "keyword_baseline_metrics.csv", index=False)
         files.append(out / "keyword_baseline_metrics.csv")
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    files.append(out / "report.md")
-    return Evaluation(results, base_results, points, errors, files)
+    return files
 
 
 def training_sections(
     *, taxonomy: Taxonomy, dataset, coverage: pd.DataFrame, classifier: MultiCategoryClassifier
 ) -> list[str]:
     """What only a training run knows: the data it read and what each category's fit learned."""
-    keys = taxonomy.keys
     lines = [
         "## Training data",
         "",
         "Rows per source (after dropping unusable rows and merging duplicate texts across sources):",
         "",
+        md_table(_sources_table(dataset)),
+        "",
     ]
-    src = pd.DataFrame(
+    conflicts = {k: v for k, v in dataset.conflicts.items() if v}
+    if conflicts:
+        lines += [
+            "Duplicate texts with conflicting labels (set to unknown for that category): "
+            + ", ".join(f"`{k}` {v}" for k, v in conflicts.items()),
+            "",
+        ]
+    lines += [
+        "Labeled positives per category and split (rows where a category is unknown do not count):",
+        "",
+        md_table(_coverage_table(coverage, taxonomy.keys)),
+        "",
+    ]
+    lines += [
+        "## Fitted categories",
+        "",
+        "Out-of-fold validation figures on the fit splits at the default operating point.",
+        "",
+        md_table(_fits_table(classifier)),
+        "",
+    ]
+    return lines
+
+
+def _sources_table(dataset) -> pd.DataFrame:
+    return pd.DataFrame(
         [
             {
                 "source": name,
@@ -287,14 +384,10 @@ def training_sections(
             for name, r in dataset.sources.items()
         ]
     )
-    lines += [md_table(src), ""]
-    conflicts = {k: v for k, v in dataset.conflicts.items() if v}
-    if conflicts:
-        lines += [
-            "Duplicate texts with conflicting labels (set to unknown for that category): "
-            + ", ".join(f"`{k}` {v}" for k, v in conflicts.items()),
-            "",
-        ]
+
+
+def _coverage_table(coverage: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """'positives / known' per category and split."""
     pos = coverage.pivot_table(index="category", columns="split", values="positive", aggfunc="sum").reindex(keys)
     known = (
         coverage.assign(known=coverage.positive + coverage.negative)
@@ -304,19 +397,11 @@ def training_sections(
     cover = pd.DataFrame({"category": keys})
     for split in pos.columns:
         cover[f"{split} positives / known"] = [f"{int(pos.loc[k, split])} / {int(known.loc[k, split])}" for k in keys]
-    lines += [
-        "Labeled positives per category and split (rows where a category is unknown do not count):",
-        "",
-        md_table(cover),
-        "",
-    ]
-    lines += [
-        "## Fitted categories",
-        "",
-        "Out-of-fold validation figures on the fit splits at the default operating point.",
-        "",
-    ]
-    fits = pd.DataFrame(classifier.fit_summary())[
+    return cover
+
+
+def _fits_table(classifier: MultiCategoryClassifier) -> pd.DataFrame:
+    return pd.DataFrame(classifier.fit_summary())[
         [
             "key",
             "trained",
@@ -329,5 +414,3 @@ def training_sections(
             "validation_ap",
         ]
     ]
-    lines += [md_table(fits), ""]
-    return lines

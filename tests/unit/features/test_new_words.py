@@ -1,6 +1,6 @@
 """New-word discovery: frequent, cohesive, free-standing strings become words; fragments do not."""
 
-from qinglang.features.new_words import mine_new_words
+from qinglang.features.new_words import MiningSettings, mine_new_words
 
 FILLER = [
     "今天天气晴朗适合出游",
@@ -21,19 +21,19 @@ def titles(names=("鹿言晗", "蔡予坤")):
 
 
 def test_names_in_many_contexts_are_found_and_their_fragments_are_not():
-    words = dict(mine_new_words(titles(), min_count=3))
+    words = dict(mine_new_words(titles(), settings=MiningSettings(min_count=3)))
     assert set(words) == {"鹿言晗", "蔡予坤"} and words["鹿言晗"] == 5
     # 鹿言 is always followed by 晗: low right entropy, a fragment
 
 
 def test_known_words_rare_strings_and_function_edges_are_left_out():
-    assert mine_new_words(titles(), known={"鹿言晗"}, min_count=3) == [("蔡予坤", 5)]
-    assert mine_new_words(titles(), min_count=6) == []
+    assert mine_new_words(titles(), known={"鹿言晗"}, settings=MiningSettings(min_count=3)) == [("蔡予坤", 5)]
+    assert mine_new_words(titles(), settings=MiningSettings(min_count=6)) == []
     edged = [f"{name}{tail}" for name in ("的予坤",) for tail in TAILS] + FILLER
-    assert mine_new_words(edged, min_count=3) == []
+    assert mine_new_words(edged, settings=MiningSettings(min_count=3)) == []
 
 
 def test_a_text_repeated_counts_once_and_order_is_deterministic():
-    once = mine_new_words(titles(), min_count=3)
-    assert mine_new_words(titles() * 3, min_count=3) == once
+    once = mine_new_words(titles(), settings=MiningSettings(min_count=3))
+    assert mine_new_words(titles() * 3, settings=MiningSettings(min_count=3)) == once
     assert [w for w, _ in once] == ["蔡予坤", "鹿言晗"]  # equal counts: alphabetical

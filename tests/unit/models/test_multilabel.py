@@ -157,8 +157,8 @@ def test_named_operating_points_are_stored_and_selectable_at_prediction():
 
 def test_default_profile_must_be_one_of_the_rules():
     texts, Y = make_data()
-    with pytest.raises(ValueError, match="default_profile 'auto'"):
-        make_model(default_profile="auto").fit(texts, Y)
+    with pytest.raises(ValueError, match="default_profile 'strict'"):
+        make_model(default_profile="strict").fit(texts, Y)
 
 
 def test_nb_scaler_ratio_favours_features_of_positives():

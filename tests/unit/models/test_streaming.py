@@ -13,6 +13,7 @@ from qinglang.data.loaders.tabular import iter_labeled_file
 from qinglang.data.taxonomy import load_taxonomy
 from qinglang.models.explain import drivers
 from qinglang.models.streaming import HashedTfidf, StreamingClassifier
+from qinglang.models.thresholds import DEFAULT_PROFILES
 
 TEXTS = (
     [f"你这个傻逼滚开{i}号" for i in range(40)]
@@ -57,7 +58,7 @@ def test_streamed_fit_learns_and_respects_unknown_labels():
     assert 0 < clf.category_fits_["study"].n_known < known  # the validation slice is held out of fitting
     p = clf.predict_proba(["你这个傻逼滚开", "我们一起努力学习吧"])
     assert p[0, 0] > p[1, 0] and p[1, 1] > p[0, 1]
-    assert set(clf.profiles_) == {"balanced"}
+    assert set(clf.profiles_) == set(DEFAULT_PROFILES)  # the shipped operating points
 
 
 def test_same_stream_and_seed_give_the_same_model():

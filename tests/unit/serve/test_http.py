@@ -139,11 +139,11 @@ def test_a_failing_model_gives_500_json_and_the_app_keeps_serving(predictor, mon
     calls = {"n": 0}
     real = predictor.predict
 
-    def flaky(texts, profile=None):
+    def flaky(texts, profile=None, kind=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("boom")
-        return real(texts, profile)
+        return real(texts, profile, kind)
 
     monkeypatch.setattr(predictor, "predict", flaky)
     first = post(client, {"items": [{"id": "1", "text": "你好"}]})

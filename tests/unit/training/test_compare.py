@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from qinglang.training.compare import compare_scores, format_comparison, weighted_average_precision
+from qinglang.training.compare import ComparisonSettings, compare_scores, format_comparison, weighted_average_precision
 from qinglang.training.metrics import evaluate_slice
 
 CATS = ["a", "b", "c"]
@@ -53,7 +53,7 @@ def test_fast_average_precision_matches_sklearn_with_ties_and_resampling():
 def test_point_metrics_equal_evaluate_slice():
     labels = _labels()
     proba, flags = _model(labels, 1.5, seed=1)
-    table = compare_scores(labels, CATS, (proba, flags), _model(labels, 1.0, seed=2), n_boot=0)
+    table = compare_scores(labels, CATS, (proba, flags), _model(labels, 1.0, seed=2), ComparisonSettings(n_boot=0))
     expected = evaluate_slice(labels, proba, flags, CATS, np.ones(3, bool)).set_index("category")
     for key in CATS:
         row = _row(table, key)
@@ -65,7 +65,9 @@ def test_point_metrics_equal_evaluate_slice():
 
 def test_interval_contains_point_delta():
     labels = _labels()
-    table = compare_scores(labels, CATS, _model(labels, 1.0, seed=1), _model(labels, 1.3, seed=2), n_boot=300)
+    table = compare_scores(
+        labels, CATS, _model(labels, 1.0, seed=1), _model(labels, 1.3, seed=2), ComparisonSettings(n_boot=300)
+    )
     for m in METRIC_NAMES:
         assert (table[f"delta_{m}_low"] <= table[f"delta_{m}"]).all()
         assert (table[f"delta_{m}"] <= table[f"delta_{m}_high"]).all()
@@ -74,7 +76,7 @@ def test_interval_contains_point_delta():
 def test_identical_models_have_zero_delta_and_zero_width_interval():
     labels = _labels()
     model = _model(labels, 1.0, seed=1)
-    table = compare_scores(labels, CATS, model, model, n_boot=200)
+    table = compare_scores(labels, CATS, model, model, ComparisonSettings(n_boot=200))
     for m in METRIC_NAMES:
         assert (table[[f"delta_{m}", f"delta_{m}_low", f"delta_{m}_high"]].to_numpy() == 0).all()
     assert "] *" not in format_comparison(table)
@@ -82,7 +84,9 @@ def test_identical_models_have_zero_delta_and_zero_width_interval():
 
 def test_clearly_better_candidate_has_interval_above_zero():
     labels = _labels()
-    table = compare_scores(labels, CATS, _model(labels, 0.3, seed=1), _model(labels, 3.0, seed=2), n_boot=300)
+    table = compare_scores(
+        labels, CATS, _model(labels, 0.3, seed=1), _model(labels, 3.0, seed=2), ComparisonSettings(n_boot=300)
+    )
     assert list(table["category"]) == [*CATS, "_macro"]
     for m in ("f1", "average_precision"):
         assert (table[f"delta_{m}_low"] > 0).all()
@@ -98,7 +102,7 @@ def test_untrained_categories_get_nan_and_stay_out_of_macro():
     base_p[:, 0] = np.nan  # a: new in the candidate
     cand_p[:, 1] = np.nan  # b: dropped by the candidate
     base_f[:, 0] = cand_f[:, 1] = 0
-    table = compare_scores(labels, CATS, (base_p, base_f), (cand_p, cand_f), n_boot=100)
+    table = compare_scores(labels, CATS, (base_p, base_f), (cand_p, cand_f), ComparisonSettings(n_boot=100))
     a, b, c, macro = (_row(table, k) for k in (*CATS, "_macro"))
     assert a.status == "not trained in baseline" and b.status == "not trained in candidate" and c.status == "ok"
     assert np.isnan(a.baseline_average_precision) and not np.isnan(a.candidate_average_precision)
@@ -108,14 +112,16 @@ def test_untrained_categories_get_nan_and_stay_out_of_macro():
     assert "not trained in candidate" in format_comparison(table)
 
     cand_p[:, 0] = np.nan
-    both = compare_scores(labels, CATS, (base_p, base_f), (cand_p, cand_f), n_boot=10)
+    both = compare_scores(labels, CATS, (base_p, base_f), (cand_p, cand_f), ComparisonSettings(n_boot=10))
     assert _row(both, "a").status == "not trained in either"
 
 
 def test_category_without_positives_is_reported_but_not_averaged():
     labels = _labels()
     labels["c"] = pd.array([0] * len(labels), dtype="Int8")
-    table = compare_scores(labels, CATS, _model(labels, 1.0, seed=1), _model(labels, 1.0, seed=2), n_boot=50)
+    table = compare_scores(
+        labels, CATS, _model(labels, 1.0, seed=1), _model(labels, 1.0, seed=2), ComparisonSettings(n_boot=50)
+    )
     c = _row(table, "c")
     assert c.status == "no positives" and c.support == 0 and np.isnan(c.baseline_average_precision)
     assert _row(table, "_macro").support == _row(table, "a").support + _row(table, "b").support
@@ -124,18 +130,20 @@ def test_category_without_positives_is_reported_but_not_averaged():
 def test_rows_with_unknown_labels_do_not_count():
     labels = _labels(n=400)
     base, cand = _model(labels, 1.0, seed=1), _model(labels, 1.5, seed=2)
-    reference = compare_scores(labels, CATS, base, cand, n_boot=200, seed=7)
+    reference = compare_scores(labels, CATS, base, cand, ComparisonSettings(n_boot=200, seed=7))
 
     # rows unknown for every category are dropped before resampling: nothing changes at all
     noise = np.random.default_rng(0).random((50, 3))
     extra = pd.concat([labels, pd.DataFrame({k: pd.array([None] * 50, dtype="Int8") for k in CATS})], ignore_index=True)
     grow = lambda m: (np.vstack([m[0], noise]), np.vstack([m[1], np.ones((50, 3), np.int8)]))  # noqa: E731
-    pd.testing.assert_frame_equal(compare_scores(extra, CATS, grow(base), grow(cand), n_boot=200, seed=7), reference)
+    pd.testing.assert_frame_equal(
+        compare_scores(extra, CATS, grow(base), grow(cand), ComparisonSettings(n_boot=200, seed=7)), reference
+    )
 
     # rows unknown for `a` only leave a's point metrics alone, whatever their scores
     partial = extra.copy()
     partial.loc[400:, ["b", "c"]] = 0
-    table = compare_scores(partial, CATS, grow(base), grow(cand), n_boot=0)
+    table = compare_scores(partial, CATS, grow(base), grow(cand), ComparisonSettings(n_boot=0))
     for m in METRIC_NAMES:
         assert _row(table, "a")[f"baseline_{m}"] == pytest.approx(_row(reference, "a")[f"baseline_{m}"])
     assert _row(table, "a").n == _row(reference, "a").n
@@ -144,9 +152,11 @@ def test_rows_with_unknown_labels_do_not_count():
 def test_deterministic_given_seed():
     labels = _labels()
     base, cand = _model(labels, 1.0, seed=1), _model(labels, 1.2, seed=2)
-    first = compare_scores(labels, CATS, base, cand, n_boot=100, seed=5)
-    pd.testing.assert_frame_equal(first, compare_scores(labels, CATS, base, cand, n_boot=100, seed=5))
-    other = compare_scores(labels, CATS, base, cand, n_boot=100, seed=6)
+    first = compare_scores(labels, CATS, base, cand, ComparisonSettings(n_boot=100, seed=5))
+    pd.testing.assert_frame_equal(
+        first, compare_scores(labels, CATS, base, cand, ComparisonSettings(n_boot=100, seed=5))
+    )
+    other = compare_scores(labels, CATS, base, cand, ComparisonSettings(n_boot=100, seed=6))
     assert not np.allclose(first["delta_average_precision_low"], other["delta_average_precision_low"])
     assert first.attrs == {"n_boot": 100, "seed": 5, "confidence": 0.95}
 
@@ -154,9 +164,9 @@ def test_deterministic_given_seed():
 def test_metric_subset_and_bad_input():
     labels = _labels(n=100)
     model = _model(labels, 1.0, seed=1)
-    table = compare_scores(labels, CATS, model, model, metrics=("recall",), n_boot=5)
+    table = compare_scores(labels, CATS, model, model, ComparisonSettings(metrics=("recall",), n_boot=5))
     assert [c for c in table.columns if c.startswith("baseline_")] == ["baseline_recall"]
     with pytest.raises(ValueError, match="unknown metrics"):
-        compare_scores(labels, CATS, model, model, metrics=("auc",))
+        compare_scores(labels, CATS, model, model, ComparisonSettings(metrics=("auc",)))
     with pytest.raises(ValueError, match="must both be"):
         compare_scores(labels, CATS, model, (model[0][:, :2], model[1]))

@@ -55,3 +55,33 @@ def test_default_config_has_review_and_auto_operating_points():
     rules = load_config().thresholds.rules()
     assert rules["review"].strategy == "recall" and rules["review"].target == 0.9
     assert rules["auto"].strategy == "precision" and rules["auto"].unreachable == "never"
+
+
+def test_shipped_yaml_and_in_code_defaults_agree_on_the_operating_points(tmp_path):
+    """Defaults are defined once (models/thresholds.py): an empty config, the shipped YAML
+    and an estimator built without rules all get the same operating points."""
+    import inspect
+
+    from qinglang.models.multilabel import MultiCategoryClassifier
+    from qinglang.models.thresholds import DEFAULT_PROFILE, DEFAULT_PROFILES
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", "utf-8")
+    from_empty, shipped = load_config(empty), load_config()
+    assert from_empty.thresholds == shipped.thresholds
+    assert from_empty.thresholds.rules() == DEFAULT_PROFILES
+    assert from_empty.thresholds.default == DEFAULT_PROFILE
+    assert inspect.signature(MultiCategoryClassifier).parameters["default_profile"].default == DEFAULT_PROFILE
+
+
+def test_shipped_yaml_and_in_code_defaults_agree_where_the_yaml_does_not_choose_otherwise(tmp_path):
+    """Sections the shipped YAML only restates must equal the code's defaults; the ones it
+    deliberately sets (data sources, per-category model settings, phonetic map...) are
+    listed here so that a new disagreement has to be named to pass."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", "utf-8")
+    from_empty, shipped = load_config(empty).flat(), load_config().flat()
+    chosen_in_yaml = ("seed", "data.", "features.", "model.categories.")
+    keys = {k for k in set(from_empty) | set(shipped) if not k.startswith(chosen_in_yaml)}
+    differ = {k for k in keys if from_empty.get(k) != shipped.get(k)}
+    assert differ == set(), {k: (from_empty.get(k), shipped.get(k)) for k in differ}

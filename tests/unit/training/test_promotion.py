@@ -6,8 +6,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from qinglang.training.compare import compare_scores
-from qinglang.training.promotion import PromotionPolicy, PromotionRefused, check_regressions, promote
+from qinglang.training.compare import ComparisonSettings, compare_scores
+from qinglang.training.promotion import (
+    PromotionPolicy,
+    PromotionRefused,
+    PromotionRequest,
+    check_regressions,
+    promote,
+)
 
 NAME = "qinglang"
 CATS = ["a", "b"]
@@ -29,7 +35,7 @@ def _comparison(candidate_signal_b=2.0, untrained_b=False, n=600):
     cand_p, cand_f = model(candidate_signal_b, 2)
     if untrained_b:
         cand_p[:, 1], cand_f[:, 1] = np.nan, 0
-    return compare_scores(labels, CATS, model(2.0, 1), (cand_p, cand_f), n_boot=200)
+    return compare_scores(labels, CATS, model(2.0, 1), (cand_p, cand_f), ComparisonSettings(n_boot=200))
 
 
 @pytest.fixture()
@@ -55,7 +61,7 @@ def _tags(client, version):
 
 
 def test_first_promotion_needs_no_champion(client):
-    result = promote(client, NAME, comparison=None, policy=POLICY, reason="first model", user="alice")
+    result = promote(client, PromotionRequest(NAME, comparison=None, policy=POLICY, reason="first model", user="alice"))
     assert _alias(client, "champion") == "2" and result.previous_version is None
     assert "nothing to compare" in result.message
     tags = _tags(client, "2")
@@ -66,7 +72,10 @@ def test_first_promotion_needs_no_champion(client):
 def test_accepted_promotion_moves_alias_and_records_who_when_why(client):
     client.set_registered_model_alias(NAME, "champion", "1")
     result = promote(
-        client, NAME, comparison=_comparison(candidate_signal_b=2.5), policy=POLICY, reason="more labels for b"
+        client,
+        PromotionRequest(
+            NAME, comparison=_comparison(candidate_signal_b=2.5), policy=POLICY, reason="more labels for b"
+        ),
     )
     assert _alias(client, "champion") == "2" and _alias(client, "candidate") == "2"
     assert (result.version, result.previous_version, result.forced, result.regressions) == ("2", "1", False, ())
@@ -83,7 +92,12 @@ def test_accepted_promotion_moves_alias_and_records_who_when_why(client):
 def test_regression_beyond_tolerance_is_refused_and_recorded(client):
     client.set_registered_model_alias(NAME, "champion", "1")
     with pytest.raises(PromotionRefused, match="tolerance 0.01") as refused:
-        promote(client, NAME, comparison=_comparison(candidate_signal_b=0.3), policy=POLICY, reason="try", user="bob")
+        promote(
+            client,
+            PromotionRequest(
+                NAME, comparison=_comparison(candidate_signal_b=0.3), policy=POLICY, reason="try", user="bob"
+            ),
+        )
     assert [r.category for r in refused.value.regressions] == ["b"]
     assert "b: average_precision" in str(refused.value) and "whole interval" in str(refused.value)
     assert _alias(client, "champion") == "1"
@@ -97,12 +111,14 @@ def test_forced_promotion_proceeds_and_says_so(client):
     client.set_registered_model_alias(NAME, "champion", "1")
     result = promote(
         client,
-        NAME,
-        comparison=_comparison(untrained_b=True),
-        policy=POLICY,
-        force=True,
-        reason="b moves to rules",
-        user="carol",
+        PromotionRequest(
+            NAME,
+            comparison=_comparison(untrained_b=True),
+            policy=POLICY,
+            force=True,
+            reason="b moves to rules",
+            user="carol",
+        ),
     )
     assert _alias(client, "champion") == "2" and result.forced and "forced" in result.message
     tags = _tags(client, "2")
@@ -113,10 +129,10 @@ def test_forced_promotion_proceeds_and_says_so(client):
 
 def test_reason_and_comparison_are_required(client):
     with pytest.raises(ValueError, match="reason"):
-        promote(client, NAME, comparison=None, policy=POLICY, reason="  ")
+        promote(client, PromotionRequest(NAME, comparison=None, policy=POLICY, reason="  "))
     client.set_registered_model_alias(NAME, "champion", "1")
     with pytest.raises(ValueError, match="compare"):
-        promote(client, NAME, comparison=None, policy=POLICY, reason="no check")
+        promote(client, PromotionRequest(NAME, comparison=None, policy=POLICY, reason="no check"))
     assert _alias(client, "champion") == "1" and "promoted_by" not in _tags(client, "2")
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from qinglang.data.loaders.tabular import read_labeled_file
-from qinglang.training.reports.report import write_evaluation
+from qinglang.training.reports.report import EvaluationInputs, write_evaluation
 from qinglang.training.train import demo_path
 
 
@@ -21,8 +21,7 @@ def test_report_has_every_section_file_and_the_baseline(demo_bundle, held_out, t
     baseline = np.full(scores.shape, np.nan)
     j = keys.index("online_violence")
     baseline[:, j] = held_out["text"].str.contains("垃圾|脑残").astype(float)
-    ev = write_evaluation(
-        tmp_path,
+    inputs = EvaluationInputs(
         table=held_out,
         scores=scores,
         classifier=clf,
@@ -32,6 +31,7 @@ def test_report_has_every_section_file_and_the_baseline(demo_bundle, held_out, t
         baseline=baseline,
         baseline_note="keyword baseline here",
     )
+    ev = write_evaluation(tmp_path, inputs)
     report = (tmp_path / "report.md").read_text("utf-8")
     for section in (
         "## Read this first",
