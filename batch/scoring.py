@@ -56,37 +56,40 @@ def texts_of(frame: pd.DataFrame, column: str, origin: str) -> pd.Series:
     return col.astype(str)
 
 
-def _score_texts(texts: list[str], profile: str | None) -> pd.DataFrame:
-    return _worker_bundle.score_frame(texts, profile)
+def _score_texts(texts: list[str], profile: str | None, kind: str | None) -> pd.DataFrame:
+    return _worker_bundle.score_frame(texts, profile, kind)
 
 
-def _proba_of(texts: list[str]) -> np.ndarray:
-    return _worker_bundle.classifier.predict_proba(texts)
+def _proba_of(texts: list[str], kind: str | None) -> np.ndarray:
+    return _worker_bundle.classifier.predict_proba(texts, kind)
 
 
 def score_texts(
     bundle: ModelBundle,
     texts: list[str],
+    kind: str | None = None,
+    *,
     jobs: int | None = None,
     chunk_rows: int = 5000,
     progress: bool = False,
-    desc: str = "scoring",
 ) -> np.ndarray:
-    """(n, K) calibrated probabilities of `texts` in their order, scored in chunks by
-    forked workers (`jobs`, default every available core; 1 scores in this process)."""
+    """(n, K) calibrated probabilities of `texts` (all of one `kind`; default: the model's)
+    in their order, scored in chunks by forked workers (`jobs`, default every available
+    core; 1 scores in this process)."""
     global _worker_bundle
     jobs = max(1, jobs or available_cores())
+    desc = f"scoring {kind or bundle.default_kind}s"
     out = np.empty((len(texts), len(bundle.categories)))
     starts = range(0, len(texts), chunk_rows)
     bar = tqdm(total=len(texts), disable=not progress, unit="titles", desc=desc, smoothing=0.1)
     pool = None
     try:
         if jobs == 1 or len(starts) <= 1:
-            results = (bundle.classifier.predict_proba(texts[i : i + chunk_rows]) for i in starts)
+            results = (bundle.classifier.predict_proba(texts[i : i + chunk_rows], kind) for i in starts)
         else:
             _worker_bundle = bundle
             pool = ProcessPoolExecutor(jobs, mp_context=_fork_context())
-            results = pool.map(_proba_of, (texts[i : i + chunk_rows] for i in starts))
+            results = pool.map(_proba_of, (texts[i : i + chunk_rows] for i in starts), [kind] * len(starts))
         for i, proba in zip(starts, results, strict=True):
             out[i : i + len(proba)] = proba
             bar.update(len(proba))
@@ -164,6 +167,7 @@ class ScoreRequest:
     output_path: Path
     text_column: str = "text"
     profile: str | None = None
+    kind: str | None = None  # title, post or comment (None: the model's default kind)
     jobs: int | None = None
     chunk_rows: int = 5000
     progress: bool = True
@@ -184,11 +188,11 @@ def score_file(bundle: ModelBundle, request: ScoreRequest) -> ScoreSummary:
     pool = None
     try:
         if jobs == 1:
-            scored = ((frame, bundle.score_frame(texts, request.profile)) for frame, texts in prepared)
+            scored = ((frame, bundle.score_frame(texts, request.profile, request.kind)) for frame, texts in prepared)
         else:
             _worker_bundle = bundle
             pool = ProcessPoolExecutor(jobs, mp_context=_fork_context())
-            scored = _in_pool(pool, prepared, request.profile, in_flight=2 * jobs)
+            scored = _in_pool(pool, prepared, (request.profile, request.kind), in_flight=2 * jobs)
         rows, n_chunks = _write_scored(scored, writer, bar)
         if n_chunks == 0:
             writer.write(pd.DataFrame(columns=[request.text_column, *bundle.score_columns()]))
@@ -212,7 +216,7 @@ def _check_request(bundle: ModelBundle, request: ScoreRequest) -> None:
         raise DataError("output would overwrite the input; choose another --output", file=str(request.output_path))
     if request.chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
-    bundle.classifier.profile_thresholds(request.profile)
+    bundle.classifier.profile_thresholds(request.profile, request.kind)
 
 
 def _write_scored(
@@ -239,12 +243,15 @@ def _prepared(
 
 
 def _in_pool(
-    pool: ProcessPoolExecutor, work: Iterator[tuple[pd.DataFrame, list[str]]], profile: str | None, in_flight: int
+    pool: ProcessPoolExecutor,
+    work: Iterator[tuple[pd.DataFrame, list[str]]],
+    point: tuple[str | None, str | None],
+    in_flight: int,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Results in submission order with at most `in_flight` chunks outstanding."""
     pending: deque[tuple[pd.DataFrame, Future]] = deque()
     for frame, texts in work:
-        pending.append((frame, pool.submit(_score_texts, texts, profile)))
+        pending.append((frame, pool.submit(_score_texts, texts, *point)))
         if len(pending) >= in_flight:
             done_frame, future = pending.popleft()
             yield done_frame, future.result()

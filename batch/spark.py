@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qinglang.data.errors import DataError
+from qinglang.data.taxonomy import KINDS, check_kind
 from qinglang.models.registry import ModelLoadError, configure_tracking
 
 SCORES_COLUMN = "__qinglang_scores"
@@ -78,7 +79,8 @@ def spark_session(master: str | None = None, app_name: str = "qinglang-score"):
 class SparkScoreRequest:
     """Score `input_path` (a Parquet file or folder, any filesystem Spark reads) with the
     MLflow model `model_uri` into the Parquet folder `output_path` (overwritten if present).
-    `profile`: the operating point for the flags (default: the model's). `master`: the Spark
+    `profile`: the operating point for the flags (default: the model's); `kind`: what the
+    texts are, title, post or comment (default: the model's). `master`: the Spark
     master of a session started here (ignored when a session is given). `env_manager`: how
     the executors get the model's Python environment."""
 
@@ -89,6 +91,7 @@ class SparkScoreRequest:
     profile: str | None = None
     master: str | None = None
     env_manager: str = "local"
+    kind: str | None = None
 
 
 def score_parquet(request: SparkScoreRequest, spark=None) -> SparkScoreSummary:
@@ -108,13 +111,19 @@ def score_parquet(request: SparkScoreRequest, spark=None) -> SparkScoreSummary:
         request.model_uri,
         result_type=result_type(request.model_uri),
         env_manager=request.env_manager,
-        params={"profile": request.profile} if request.profile else None,
+        params=_udf_params(request),
     )
     text = F.struct(F.col(request.text_column).cast("string").alias("text"))
     scored = frame.withColumn(SCORES_COLUMN, udf(text))
     scored = scored.select(*[F.col(f"`{c}`") for c in frame.columns], f"{SCORES_COLUMN}.*")
     scored.write.mode("overwrite").parquet(str(request.output_path))
     return SparkScoreSummary(rows, time.perf_counter() - started, str(request.output_path))
+
+
+def _udf_params(request: SparkScoreRequest) -> dict | None:
+    """The pyfunc params set on the request; an unknown kind fails here, before Spark starts work."""
+    params = {"profile": request.profile, "kind": check_kind(request.kind) if request.kind else None}
+    return {k: v for k, v in params.items() if v} or None
 
 
 def _refuse_bundle_folder(model_uri: str) -> None:
@@ -155,11 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", required=True, help="Parquet folder to write (replaced if present)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--profile", default=None, help="operating point (default: the model's)")
+    p.add_argument("--kind", default=None, choices=list(KINDS), help="what the texts are (default: the model's)")
     p.add_argument("--env-manager", default="local", choices=["local", "virtualenv", "uv", "conda"])
     args = p.parse_args(argv)
     try:
         request = SparkScoreRequest(
-            args.model, args.input, args.output, args.text_column, args.profile, env_manager=args.env_manager
+            args.model,
+            args.input,
+            args.output,
+            args.text_column,
+            args.profile,
+            env_manager=args.env_manager,
+            kind=args.kind,
         )
         summary = score_parquet(request)
     except (DataError, ModelLoadError) as exc:

@@ -8,6 +8,7 @@ import typer
 
 from qinglang.cli.common import MODEL_HELP, fail, show_progress
 from qinglang.data.errors import DataError
+from qinglang.data.taxonomy import KINDS
 
 
 def score(
@@ -24,6 +25,9 @@ def score(
     ),
     profile: str | None = typer.Option(
         None, "--profile", help="Operating point for the flags, e.g. review or auto (default: the model's)."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help="What the texts are: title, post or comment (default: the model's)."
     ),
     engine: str = typer.Option(
         "local",
@@ -42,11 +46,13 @@ def score(
 
     if engine not in ("local", "spark"):
         fail(f"--engine must be local or spark, not {engine!r}")
+    if kind is not None and kind not in KINDS:
+        fail(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if engine == "spark":
-        _score_with_spark(model, input, output, text_column, profile, spark_master)
+        _score_with_spark(model, input, output, text_column, profile, kind, spark_master)
         return
     request = ScoreRequest(
-        input, output, text_column, profile=profile, jobs=jobs, chunk_rows=chunk_rows, progress=show_progress(progress)
+        input, output, text_column, profile, kind, jobs=jobs, chunk_rows=chunk_rows, progress=show_progress(progress)
     )
     try:
         summary = score_file(load_bundle(model), request)
@@ -58,7 +64,7 @@ def score(
 
 
 def _score_with_spark(
-    model: str, input: Path, output: Path, text_column: str, profile: str | None, master: str | None
+    model: str, input: Path, output: Path, text_column: str, profile: str | None, kind: str | None, master: str | None
 ) -> None:
     try:
         from qinglang.batch.spark import SparkScoreRequest, score_parquet
@@ -67,7 +73,8 @@ def _score_with_spark(
     from qinglang.models.registry import ModelLoadError
 
     try:
-        summary = score_parquet(SparkScoreRequest(model, str(input), str(output), text_column, profile, master=master))
+        request = SparkScoreRequest(model, str(input), str(output), text_column, profile, master=master, kind=kind)
+        summary = score_parquet(request)
     except (DataError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"scored {summary.rows} rows with Spark in {summary.seconds:.1f} s → {output} (a Parquet folder)")

@@ -27,4 +27,6 @@ def sources(
             ", ".join(f"{k} ({'/'.join(sorted(v)) or 'all negative'})" for k, v in speaks.items())
             or "nothing (not used)"
         )
-        typer.echo(f"{name:24} {reader.folder + '/':24} {reader.description}\n{'':24} speaks for: {cats}")
+        typer.echo(
+            f"{name:24} {reader.folder + '/':24} {reader.description}\n{'':24} kind: {reader.kind}; speaks for: {cats}"
+        )

@@ -11,6 +11,29 @@ import typer
 from qinglang.cli.common import MODEL_HELP, fail, setup_logging, show_progress
 from qinglang.data.errors import DataError
 
+EstimatorOption = typer.Option(
+    None,
+    "--estimator",
+    help="Share estimator (quapy): cc, pcc, acc, pacc, emq or hdy; mean_probability = pcc and adjusted_count = acc "
+    "(default: the --backtest file's choice, else the shipped default).",
+)
+UnitOption = typer.Option(
+    "slots",
+    "--unit",
+    help="What a share counts: slots (list entries: a title on the list in 3 snapshots counts 3 times) or titles (distinct titles).",
+)
+AuditDataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    envvar="QINGLANG_DATA_DIR",
+    help="Corpora folder; its labeled trending set checks the estimates against people's labels.",
+)
+BacktestOption = typer.Option(
+    None,
+    "--backtest",
+    help="A share backtest JSON (benchmarks/bench_share_backtest.py): the report prints it and its chosen estimator becomes the default.",
+)
+
 
 def audit(
     archive: Path = typer.Option(
@@ -24,19 +47,16 @@ def audit(
     ),
     date_from: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)."),
     date_to: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)."),
-    estimator: str = typer.Option("mean_probability", "--estimator", help="mean_probability or adjusted_count."),
+    estimator: str | None = EstimatorOption,
+    unit: str = UnitOption,
+    backtest: Path | None = BacktestOption,
     profile: str | None = typer.Option(
-        None, "--profile", help="Operating point for the flag counts and the adjusted count (default: the model's)."
+        None, "--profile", help="Operating point for the flag counts, cc and acc (default: the model's)."
     ),
     n_boot: int = typer.Option(200, "--n-boot", min=0, help="Bootstrap replicates for the intervals."),
     seed: int = typer.Option(0, "--seed"),
     jobs: int | None = typer.Option(None, "--jobs", min=1, help="Scoring processes (default: every available core)."),
-    data_dir: Path | None = typer.Option(
-        None,
-        "--data-dir",
-        envvar="QINGLANG_DATA_DIR",
-        help="Corpora folder; its labeled trending set checks the estimates against people's labels.",
-    ),
+    data_dir: Path | None = AuditDataDirOption,
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bars (default: when stderr is a terminal)."
     ),
@@ -59,6 +79,8 @@ def audit(
         jobs=jobs,
         progress=show_progress(progress),
         data_dir=data_dir,
+        unit=unit,
+        backtest=backtest,
     )
     try:
         result = run_audit(load_bundle(model), request)
@@ -67,25 +89,36 @@ def audit(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {out}: {exc}")
-    _print_audit(result, estimator)
+    _print_audit(result)
     typer.echo(f"report: {report}")
 
 
-def _print_audit(result, estimator: str) -> None:
+def _print_audit(result) -> None:
     s = result.summary
+    estimator = s["estimator"]
     typer.echo(
         f"audited {s['days_read']} days ({s['first_day']} … {s['last_day']}), {s['entries']} entries, "
         f"{s['distinct_titles']} distinct titles; {s['day_files_skipped']} day file(s) skipped"
     )
+    fallback = f"; pcc for {', '.join(s['estimator_fallback'])}" if s["estimator_fallback"] else ""
+    typer.echo(
+        f"shares of {s['unit']} ({s['unit_meaning'].split(':')[0]}), estimator {estimator} (from {s['estimator_source']}){fallback}"
+    )
+    if result.backtest is not None:
+        choice = result.backtest["choice"]
+        typer.echo(f"backtest {result.backtest['path']}: chosen {choice['estimator']} ({choice['rule']})")
     check = result.label_check
     if check is None:
         return
     typer.echo(f"estimated vs labeled share on {int(check['rows'].iat[0])} uniform dev titles ({estimator}):")
-    for rec in check[check[estimator].notna()].itertuples(index=False):
+    for rec in check.itertuples(index=False):
         rec = rec._asdict()
+        used = "pcc" if _missing(rec[estimator]) else estimator  # as the audit falls back
+        if _missing(rec[used]):
+            continue
         typer.echo(
-            f"  {rec['category']:17} labeled {100 * rec['labeled_share']:5.1f}%  estimated {100 * rec[estimator]:5.1f}%  "
-            f"abs error {100 * rec[estimator + '_abs_error']:4.1f} points"
+            f"  {rec['category']:17} labeled {100 * rec['labeled_share']:5.1f}%  estimated {100 * rec[used]:5.1f}%  "
+            f"abs error {100 * rec[used + '_abs_error']:4.1f} points" + ("" if used == estimator else f" ({used})")
         )
 
 
@@ -134,3 +167,7 @@ def _print_decisions(records: list[dict]) -> None:
         why = f"{reason['rule']}: {reason['category']} {reason['score']:.2f}" if reason else ""
         position = "-" if rec["position"] is None else str(rec["position"])
         typer.echo(f"{position:>4} {rec['rank']:>4} {rec['action']:7} {rec['title'][:40]:40} {why}")
+
+
+def _missing(value) -> bool:
+    return value is None or value != value  # NaN

@@ -19,6 +19,7 @@ DEFAULT_TAXONOMY = "taxonomy.yaml"
 # the kind of its rows; callers say which kind they score; a category applies to the kinds
 # its taxonomy entry lists (all of them when it lists none). Defined here, once.
 KINDS = ("title", "post", "comment")
+TITLE, POST, COMMENT = KINDS
 DEFAULT_KIND = "title"
 
 

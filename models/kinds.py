@@ -9,9 +9,11 @@ out-of-fold scores of each kind's own labeled rows:
 - `calibrated`: the kind has at least `min_positives` positives and negatives: Platt
   scaling and every operating point on that kind's rows alone;
 - `prior_shift`: the kind has labeled rows (at least MIN_ROWS_FOR_PRIOR) but too few
-  positives to choose a threshold that meets any profile's target: the pooled calibration
-  shifted so that the mean probability over those rows equals their (smoothed) positive
-  rate, and no profile flags on that kind;
+  positives to choose a threshold that meets any profile's target: no profile flags on that
+  kind, and where the pooled calibration's mean probability over those rows falls outside
+  the 95% Jeffreys interval of their positive rate, its intercept is shifted so that the
+  mean equals the rate's point estimate (p + ½) / (n + 1) (a prior-shift correction,
+  Saerens et al. 2002); inside the interval the pooled calibration is kept;
 - `pooled`: no labeled rows of that kind: the pooled calibration and thresholds, not
   validated on the kind (the model card says so);
 - `not_applicable`: the taxonomy says the category does not apply to the kind: no score.
@@ -22,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy.stats import beta
 from sklearn.linear_model import LogisticRegression
 
 from qinglang.data.taxonomy import KINDS
@@ -68,11 +71,13 @@ def prior_shift(a: float, b: float, z: np.ndarray, target: float) -> float:
 
 def fit_kinds(
     y: np.ndarray, z: np.ndarray, kinds: np.ndarray, pooled: KindFit, profiles: ProfileSet, min_positives: int
-) -> dict[str, dict]:
+) -> tuple[dict[str, dict], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Per kind in KINDS, a KindFit (as a dict) for the labeled rows `y` with out-of-fold
     scores `z` and row kinds `kinds`; `pooled` carries the all-rows calibration and points.
-    Kinds the category does not apply to are marked by the caller, not here."""
-    out = {}
+    Also, per kind with labeled rows, (labels, out-of-fold calibrated probabilities): the
+    validation data a share estimator (trending.prevalence) is fitted on. Kinds the category
+    does not apply to are marked by the caller, not here."""
+    out, validation = {}, {}
     for kind in KINDS:
         rows = kinds == kind
         n, p = int(rows.sum()), int(y[rows].sum())
@@ -82,13 +87,24 @@ def fit_kinds(
             points = {name: asdict(operating_point(y[rows], prob, rule)) for name, rule in profiles.rules.items()}
             fit = KindFit(kind, "calibrated", n, p, a, b, points, float(prob.mean()))
         elif n >= MIN_ROWS_FOR_PRIOR:
-            b = prior_shift(pooled.a, pooled.b, z[rows], (p + 0.5) / (n + 1))
+            b = _shifted_intercept(pooled, z[rows], n, p)
             never = {name: _never() for name in profiles.rules}
             fit = KindFit(kind, "prior_shift", n, p, pooled.a, b, never, float(sigmoid(pooled.a * z[rows] + b).mean()))
         else:
             fit = KindFit(kind, "pooled", n, p, pooled.a, pooled.b, dict(pooled.operating_points))
         out[kind] = asdict(fit)
-    return out
+        if n:
+            validation[kind] = (y[rows].astype(np.int8), sigmoid(fit.a * z[rows] + fit.b).astype(np.float32))
+    return out, validation
+
+
+def _shifted_intercept(pooled: KindFit, z: np.ndarray, n: int, p: int) -> float:
+    """The pooled intercept, moved only when the pooled mean contradicts the observed rate."""
+    low, high = beta.ppf([0.025, 0.975], p + 0.5, n - p + 0.5)
+    mean = float(sigmoid(pooled.a * z + pooled.b).mean())
+    if low <= mean <= high:
+        return pooled.b
+    return prior_shift(pooled.a, pooled.b, z, (p + 0.5) / (n + 1))
 
 
 def _never() -> dict:

@@ -101,7 +101,7 @@ class SelfTrainedClassifier(ClassifierMixin, BaseEstimator):
         self.n_positive = n_positive
         self.weight = weight
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         y = np.asarray(y)
         U = self.unlabeled.value
         scores = clone(self.estimator).fit(X, y).decision_function(U)
@@ -112,7 +112,8 @@ class SelfTrainedClassifier(ClassifierMixin, BaseEstimator):
         chosen = np.concatenate([order[:n_pos], order[len(order) - n_neg :]])
         X_all = sp.vstack([X, U[chosen]]).tocsr()
         y_all = np.concatenate([y, np.ones(n_pos, dtype=y.dtype), np.zeros(n_neg, dtype=y.dtype)])
-        weights = np.concatenate([np.ones(len(y)), np.full(n_pos + n_neg, self.weight)])
+        labeled = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        weights = np.concatenate([labeled, np.full(n_pos + n_neg, self.weight)])
         self.estimator_ = clone(self.estimator).fit(X_all, y_all, sample_weight=weights)
         self.classes_ = self.estimator_.classes_
         self.n_pseudo_ = (n_pos, n_neg)
@@ -163,6 +164,18 @@ def calibrate(
 
 
 @dataclass(frozen=True)
+class WeakRows:
+    """Rows with weak, noisy labels (e.g. Weibo's own topic tags for trending titles): they
+    join the fit of the categories they are known for at `weight`, but never calibration or
+    threshold choice, which use the real labels only. `Y`: (n, K) of 1 / 0 / NaN."""
+
+    texts: list[str]
+    Y: np.ndarray
+    kind: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class _FitJob:
     """One category's fit: its settings (shared ones with its own overrides applied), the
     operating points to choose, and the unlabeled pool when it self-trains."""
@@ -179,9 +192,14 @@ class _FitJob:
     unlabeled: object = None
     kinds: np.ndarray | None = None  # the kind of each labeled row: calibrate per kind
     min_positives: int = 10
+    weights: np.ndarray | None = None  # per labeled row (data.source_weights); None: all 1
+    trusted: np.ndarray | None = None  # rows whose labels calibrate (False: weak rows); None: all
+    columns: slice | None = None  # the feature block this category is fitted on (None: every feature)
 
 
 def _fit_one(X, y, job: _FitJob):
+    if job.columns is not None:
+        X = X[:, job.columns]
     lr = LogisticRegression(
         C=job.C, class_weight=job.class_weight, solver="liblinear", max_iter=job.max_iter, random_state=job.seed
     )
@@ -190,12 +208,18 @@ def _fit_one(X, y, job: _FitJob):
         base = SelfTrainedClassifier(lr, job.unlabeled, **job.self_training)
     n_pos = int(y.sum())
     folds = StratifiedKFold(n_splits=min(job.cv_folds, n_pos, len(y) - n_pos), shuffle=True, random_state=job.seed)
-    oof = cross_val_predict(base, X, y, cv=folds, method="decision_function")
-    a, b, info = calibrate(job.key, y, oof, job.profiles, n_known=len(y), n_positive=n_pos)
+    weighted = (
+        {} if job.weights is None else {"lr__sample_weight" if job.nb_weighting else "sample_weight": job.weights}
+    )
+    oof = cross_val_predict(base, X, y, cv=folds, method="decision_function", params=weighted)
+    t = np.ones(len(y), dtype=bool) if job.trusted is None else job.trusted
+    yt, zt, n_true = y[t], oof[t], int(y[t].sum())
+    a, b, info = calibrate(job.key, yt, zt, job.profiles, n_known=int(t.sum()), n_positive=n_true)
+    validation = {}
     if job.kinds is not None:
-        pooled = KindFit("all", "pooled", len(y), n_pos, a, b, info.operating_points)
-        info.kinds = fit_kinds(y, oof, job.kinds, pooled, job.profiles, job.min_positives)
-    final = clone(base).fit(X, y)
+        pooled = KindFit("all", "pooled", int(t.sum()), n_true, a, b, info.operating_points)
+        info.kinds, validation = fit_kinds(yt, zt, job.kinds[t], pooled, job.profiles, job.min_positives)
+    final = clone(base).fit(X, y, **weighted)
     if job.self_training:
         info.pseudo_labeled = dict(zip(("positive", "negative"), map(int, final.n_pseudo_), strict=True))
         final = final.estimator_
@@ -204,7 +228,7 @@ def _fit_one(X, y, job: _FitJob):
         intercept = float(final.named_steps["lr"].intercept_[0])
     else:
         coef, intercept = final.coef_.ravel(), float(final.intercept_[0])
-    return coef.astype(np.float32), intercept, a, b, info
+    return coef.astype(np.float32), intercept, a, b, info, validation
 
 
 class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
@@ -251,20 +275,30 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.default_kind = default_kind
         self.category_kinds = category_kinds
 
-    def fit(self, X, Y, unlabeled=None, kinds=None):
+    def fit(self, X, Y, unlabeled=None, kinds=None, sample_weight=None, weak: WeakRows | None = None):
         """`unlabeled`: texts for the categories configured with `self_training`. `kinds`:
         each row's kind (title, post, comment; default: all `default_kind`), for per-kind
-        calibration and thresholds."""
+        calibration and thresholds. `sample_weight`: per row, e.g. to favour a target
+        source (None: every row counts once). `weak`: rows with weak labels that join the
+        fit but not calibration (see WeakRows)."""
         texts = as_text_list(X)
         kinds = self._row_kinds(kinds, len(texts))
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if weights is not None and (weights.shape != (len(texts),) or not (weights > 0).all()):
+            raise ValueError(f"sample_weight must be {len(texts)} positive numbers")
         if self.min_positives < 2:
             raise ValueError("min_positives must be at least 2 (cross-validation needs two positives)")
         Y = self._targets(Y, len(texts))
+        texts, Y, kinds, weights, trusted = self._with_weak(texts, Y, kinds, weights, weak)
         profiles = ProfileSet.of(self.threshold_rules, self.default_profile)
         params = self._params_per_category()
         self.categories_ = list(self.categories)
         self.vectorizer_ = clone(self.vectorizer)
         features = self.vectorizer_.fit_transform(texts).tocsr()
+        blocks = self._feature_blocks(features.shape[1])
+        missing = sorted({p["features"] for p in params.values()} - set(blocks))
+        if missing:
+            raise ValueError(f"features {missing} asked for, but the vectorizer has only the blocks {sorted(blocks)}")
         pool = None
         if any(p["self_training"] for p in params.values()):
             if unlabeled is None:
@@ -274,26 +308,67 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         for j, key in enumerate(self.categories_):
             known = ~np.isnan(Y[:, j])
             y = Y[known, j].astype(int)
-            n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+            n_pos, n_neg = int(y[trusted[known]].sum()), int((y[trusted[known]] == 0).sum())
             if min(n_pos, n_neg) < self.min_positives:
                 fits[key] = too_few(key, n_pos, n_neg, self.min_positives)
                 continue
-            job = replace(self._fit_job(key, params[key], profiles, pool), kinds=kinds[known])
+            job = replace(
+                self._fit_job(key, params[key], profiles, pool, blocks),
+                kinds=kinds[known],
+                weights=None if weights is None else weights[known],
+                trusted=None if trusted.all() else trusted[known],
+            )
             jobs.append((j, features[known], y, job))
         # max_nbytes=None: workers get writable copies; liblinear converts index arrays in
         # place, which fails on joblib's read-only memory maps.
         results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(delayed(_fit_one)(Xk, y, job) for _, Xk, y, job in jobs)
-        K = len(self.categories_)
-        self.coef_ = np.zeros((features.shape[1], K), dtype=np.float32)
-        self.intercept_ = np.zeros(K)
-        calibrated = {}
-        for (j, _, _, job), (coef, intercept, a, b, info) in zip(jobs, results, strict=True):
-            self.coef_[:, j] = coef
-            self.intercept_[j] = intercept
-            calibrated[job.key] = (a, b, info)
-        self._store_fits(profiles.rules, fits, calibrated)
+        self._store_coefficients(features.shape[1], jobs, results)
+        self._store_fits(
+            profiles.rules, fits, {job.key: r[2:5] for (_, _, _, job), r in zip(jobs, results, strict=True)}
+        )
         self._compiled = compile_features(self.vectorizer_)
         return self
+
+    def _with_weak(self, texts, Y, kinds, weights, weak: WeakRows | None):
+        """The labeled rows followed by the weak ones, and which rows are trusted (labeled)."""
+        trusted = np.ones(len(texts), dtype=bool)
+        if weak is None or not len(weak.texts):
+            return texts, Y, kinds, weights, trusted
+        n = len(weak.texts)
+        weak_Y = self._targets(weak.Y, n)
+        base = np.ones(len(texts)) if weights is None else weights
+        return (
+            texts + as_text_list(weak.texts),
+            np.vstack([Y, weak_Y]),
+            np.concatenate([kinds, np.full(n, check_kind(weak.kind), dtype=object)]),
+            np.concatenate([base, np.full(n, float(weak.weight))]),
+            np.concatenate([trusted, np.zeros(n, dtype=bool)]),
+        )
+
+    def _feature_blocks(self, n_features: int) -> dict[str, slice]:
+        """Column ranges of the word and char blocks of the fitted vectorizer's union ("all":
+        every column); a vectorizer without those named blocks has only "all"."""
+        blocks = {"all": slice(0, n_features)}
+        try:
+            union = self.vectorizer_.named_steps["tfidf"]
+            start = 0
+            for name, part in union.transformer_list:
+                size = len(part.vocabulary_)
+                blocks[name] = slice(start, start + size)
+                start += size
+        except (AttributeError, KeyError, TypeError):
+            pass
+        return blocks
+
+    def _store_coefficients(self, n_features: int, jobs: list, results: list) -> None:
+        K = len(self.categories_)
+        self.coef_ = np.zeros((n_features, K), dtype=np.float32)
+        self.intercept_ = np.zeros(K)
+        self.validation_ = {}  # category -> kind -> (labels, out-of-fold probabilities)
+        for (j, _, _, job), (coef, intercept, _a, _b, _info, validation) in zip(jobs, results, strict=True):
+            self.coef_[job.columns or slice(None), j] = coef
+            self.intercept_[j] = intercept
+            self.validation_[job.key] = validation
 
     def _targets(self, Y, n_texts: int) -> np.ndarray:
         """Y as a float (n, K) array in category order, checked to hold only 0, 1 and NaN."""
@@ -309,7 +384,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
         return Y
 
-    def _fit_job(self, key: str, p: Mapping[str, object], profiles: ProfileSet, pool) -> _FitJob:
+    def _fit_job(self, key: str, p: Mapping[str, object], profiles: ProfileSet, pool, blocks) -> _FitJob:
         return _FitJob(
             key,
             p["C"],
@@ -320,8 +395,17 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             profiles,
             self.random_state,
             self.max_iter,
-            pool if p["self_training"] else None,
+            self._pool_for(pool, p, blocks),
+            min_positives=self.min_positives,
+            columns=None if p["features"] == "all" else blocks[p["features"]],
         )
+
+    @staticmethod
+    def _pool_for(pool: Shared | None, p: Mapping[str, object], blocks: dict[str, slice]) -> Shared | None:
+        """The unlabeled pool for a self-training category, in its feature block."""
+        if not p["self_training"]:
+            return None
+        return pool if p["features"] == "all" else Shared(pool.value[:, blocks[p["features"]]])
 
     def _store_fits(
         self, rules: Mapping[str, ThresholdRule], untrained: Mapping[str, CategoryFit], calibrated: Mapping[str, tuple]
@@ -382,6 +466,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             "class_weight": self.class_weight,
             "nb_weighting": self.nb_weighting,
             "self_training": None,
+            "features": "all",
         }
         overrides = dict(self.category_params or {})
         unknown = sorted(set(overrides) - set(self.categories))
@@ -397,6 +482,10 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             params[key] = {**shared, **overrides.get(key, {})}
             if params[key]["self_training"] and params[key]["nb_weighting"]:
                 raise ValueError(f"category {key!r}: self_training and nb_weighting cannot be combined")
+            if params[key]["features"] not in ("all", "word", "char"):
+                raise ValueError(
+                    f"category {key!r}: features must be all, word or char, not {params[key]['features']!r}"
+                )
         return params
 
     def __getstate__(self) -> dict:

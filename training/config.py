@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import REGISTRY
+from qinglang.data.taxonomy import DEFAULT_KIND, KINDS
 from qinglang.models.thresholds import DEFAULT_PROFILE, DEFAULT_PROFILES, TARGETED, ThresholdRule
 
 DEFAULT_CONFIG = "default.yaml"
@@ -26,6 +27,7 @@ class FileSpec(_Strict):
     path: Path
     source: str | None = None
     text_column: str = "text"
+    kind: Literal[KINDS] | None = None  # of rows without a `kind` column (None: model.default_kind)
 
 
 class UnlabeledArchive(_Strict):
@@ -34,6 +36,26 @@ class UnlabeledArchive(_Strict):
     text, so no title of a later dev or test period is ever read."""
 
     before: date
+
+
+class WeakLabelRule(_Strict):
+    """Tags that mark a category positive; `ignore`: tags that say nothing about it (the
+    title is left unknown for it). Every other tag marks it negative."""
+
+    positive: list[str] = Field(min_length=1)
+    ignore: list[str] = Field(default_factory=list)
+
+
+class WeakLabels(_Strict):
+    """Weibo's own topic tag of each hot-search title (`weibo_hot_history/` under the data
+    directory) as a weak label for some categories: those titles join the fit at `weight`,
+    never calibration, thresholds or any metric. The model evaluated on held-out splits reads
+    only rows dated before `before` (the labeled trending dev split starts 2024-07-01); the
+    release refit reads every row. Titles that are labeled anywhere are left out."""
+
+    weight: float = Field(0.3, gt=0, le=1)
+    before: date
+    categories: dict[str, WeakLabelRule] = Field(min_length=1)
 
 
 class DataSection(_Strict):
@@ -45,6 +67,21 @@ class DataSection(_Strict):
     test_fraction: float = Field(0.2, ge=0, lt=1)
     max_rows_per_source: int | None = Field(None, gt=0)
     unlabeled_archive: UnlabeledArchive | None = None
+    # The model to ship is refitted on these splits once the one fitted on fit_splits has been
+    # evaluated (thresholds from the refit's own out-of-fold scores). None: ship that model.
+    release_splits: list[Literal["train", "dev"]] | None = None
+    weak_labels: WeakLabels | None = None
+    # Favour your own domain: each row of a named source counts this many times in every fit
+    # (e.g. {inhouse: 5.0}); unnamed sources count once.
+    source_weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("source_weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v > 0}
+        if bad:
+            raise ValueError(f"source weights must be positive, got {bad}")
+        return value
 
     @field_validator("corpora")
     @classmethod
@@ -60,6 +97,8 @@ class DataSection(_Strict):
             raise ValueError(
                 f"fit_splits {self.fit_splits} and eval_splits {self.eval_splits} overlap: a model may not be evaluated on data it was fitted on"
             )
+        if self.release_splits is not None and not set(self.fit_splits) <= set(self.release_splits):
+            raise ValueError(f"release_splits {self.release_splits} must include every fit split {self.fit_splits}")
         if self.dev_fraction + self.test_fraction >= 1:
             raise ValueError("dev_fraction + test_fraction must be below 1")
         return self
@@ -112,11 +151,11 @@ class CategoryModelSpec(_Strict):
     nb_weighting: bool | None = None
     self_training: SelfTrainingSpec | None = None
     fit_sources: list[str] | None = Field(None, min_length=1)
+    features: Literal["all", "word", "char"] | None = None  # fit on one feature block only
 
     def classifier_params(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            k: v for k, v in (("C", self.C), ("nb_weighting", self.nb_weighting)) if v is not None
-        }
+        given = (("C", self.C), ("nb_weighting", self.nb_weighting), ("features", self.features))
+        out: dict[str, object] = {k: v for k, v in given if v is not None}
         if self.self_training is not None:
             out["self_training"] = self.self_training.model_dump()
         if self.class_weight is not None:
@@ -125,6 +164,7 @@ class CategoryModelSpec(_Strict):
 
 
 class ModelSection(_Strict):
+    default_kind: Literal[KINDS] = DEFAULT_KIND  # what a text is when a caller does not say
     C: float = Field(4.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     nb_weighting: bool = False

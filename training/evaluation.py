@@ -21,7 +21,7 @@ from qinglang.models.bundle import ModelBundle
 from qinglang.models.registry import configure_tracking, load_bundle
 from qinglang.training.baseline import keyword_baseline
 from qinglang.training.compare import ComparisonSettings, compare_scores
-from qinglang.training.metrics import metrics_for_mlflow
+from qinglang.training.metrics import metrics_for_mlflow, row_kinds
 from qinglang.training.reports.report import Evaluation, EvaluationInputs, write_evaluation
 from qinglang.training.tracking import environment, git_state
 
@@ -72,8 +72,9 @@ def compare_models(
     texts = held_out.table["text"]
     scored = []
     for bundle in (baseline, candidate):
-        proba = bundle.classifier.predict_proba(texts)
-        scored.append((proba, bundle.classifier.flags(proba)))
+        kinds = row_kinds(held_out.table)
+        proba = bundle.classifier.predict_proba(texts, kinds)
+        scored.append((proba, bundle.classifier.flags(proba, None, kinds)))
     settings = ComparisonSettings(n_boot=n_boot, seed=seed)
     table = compare_scores(held_out.table, candidate.categories, scored[0], scored[1], settings)
     return table, held_out
@@ -100,7 +101,7 @@ def held_out_from_corpora(
         raise DataError(
             f"split(s) {overlap} were used to fit this model; evaluate on {settings['eval_splits']} or a file it never saw"
         )
-    files = [FileSource(f["path"], f["source"], f["text_column"]) for f in settings["files"]]
+    files = [FileSource(f["path"], f["source"], f["text_column"], f.get("kind")) for f in settings["files"]]
     dataset = build_dataset(
         bundle.taxonomy,
         data_dir=data_dir,
@@ -183,7 +184,7 @@ def evaluate_model(bundle: ModelBundle, held_out: HeldOut, request: EvaluationRe
     """Score, write the report to `request.out_dir`, and (unless `request.log_run` is False)
     log it as an MLflow run tagged with the evaluated model. Returns the evaluation and the run id."""
     table, clf = held_out.table, bundle.classifier
-    scores = clf.predict_proba(table["text"])
+    scores = clf.predict_proba(table["text"], row_kinds(table))
     baseline, note = keyword_baseline(bundle.taxonomy, request.data_dir, table["text"])
     inputs = EvaluationInputs(
         table=table,

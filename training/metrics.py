@@ -67,6 +67,8 @@ def evaluate_slice(
     for j, key in enumerate(categories):
         y = labels[key].to_numpy(dtype="float64", na_value=np.nan)
         known = ~np.isnan(y)
+        if trained[j]:
+            known &= ~np.isnan(scores[:, j])  # rows of a kind the category does not apply to get no score
         if not known.any():
             continue
         yk = y[known].astype(int)
@@ -160,3 +162,9 @@ def category_confusion(
                 rate[a, b] = flags[rows, b].mean()
     frame = pd.DataFrame(rate, index=categories, columns=categories)
     return frame.dropna(how="all").dropna(axis=1, how="all")
+
+
+def row_kinds(table: pd.DataFrame) -> np.ndarray | None:
+    """Each row's kind (title, post, comment) for scoring held-out rows as what they are;
+    None for a table without a `kind` column (the model's default kind then)."""
+    return table["kind"].to_numpy() if "kind" in table.columns else None

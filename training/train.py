@@ -9,7 +9,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -28,23 +28,31 @@ import qinglang.models
 from qinglang.data.dataset import Dataset, FileSource, Sampling, build_dataset, sample_rows
 from qinglang.data.errors import DataError
 from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
+from qinglang.data.loaders.hot_history import hot_history_path, read_hot_history
 from qinglang.data.loaders.lexicons import read_lexicon
 from qinglang.data.loaders.tabular import iter_labeled_file
-from qinglang.data.taxonomy import Taxonomy, load_taxonomy
+from qinglang.data.schema import dedup_key
+from qinglang.data.taxonomy import TITLE, Taxonomy, load_taxonomy
 from qinglang.features.new_words import MiningSettings, mine_new_words
 from qinglang.features.normalize import normalize_text
 from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle
-from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.models.multilabel import MultiCategoryClassifier, WeakRows
 from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
 from qinglang.models.registry import configure_tracking
 from qinglang.models.streaming import StreamingClassifier
-from qinglang.training.baseline import keyword_baseline
+from qinglang.training.baseline import char_baseline_comparison, keyword_baseline
 from qinglang.training.config import TrainConfig
-from qinglang.training.metrics import metrics_for_mlflow
-from qinglang.training.reports.report import Evaluation, EvaluationInputs, training_sections, write_evaluation
+from qinglang.training.metrics import evaluate_table, metrics_for_mlflow, row_kinds
+from qinglang.training.reports.report import (
+    Evaluation,
+    EvaluationInputs,
+    char_baseline_section,
+    training_sections,
+    write_evaluation,
+)
 from qinglang.training.tracking import environment, git_state, runtime_requirements
 
 log = logging.getLogger("qinglang.train")
@@ -70,7 +78,9 @@ def demo_path() -> Path:
 def assemble(config: TrainConfig, data_dir: Path | None, taxonomy) -> tuple[Dataset, str]:
     """The configured corpora from `data_dir` plus configured files; with neither a data
     directory nor files, the shipped demo set."""
-    files = [FileSource(f.path, f.source, f.text_column) for f in config.data.files]
+    files = [
+        FileSource(f.path, f.source, f.text_column, f.kind or config.model.default_kind) for f in config.data.files
+    ]
     if data_dir is not None:
         corpora, mode = config.data.corpora, "corpora"
     elif files:
@@ -95,11 +105,20 @@ def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
     unknown = sorted(set(config.model.categories) - set(keys))
     if unknown:
         raise DataError(f"model.categories names {unknown}, which the taxonomy does not have; its categories: {keys}")
+    weak = config.data.weak_labels
+    if weak is not None and (unknown := sorted(set(weak.categories) - set(keys))):
+        raise DataError(
+            f"data.weak_labels.categories names {unknown}, which the taxonomy does not have; its categories: {keys}"
+        )
+    if weak is not None and config.streaming is not None:
+        raise DataError("data.weak_labels is not used by streaming training; remove it or the streaming section")
     wanting = sorted(k for k, spec in config.model.categories.items() if spec.self_training)
     if wanting and config.data.unlabeled_archive is None:
         raise DataError(f"model.categories {wanting} ask for self_training, which needs data.unlabeled_archive")
     if config.features.archive_words and config.data.unlabeled_archive is None:
         raise DataError("features.archive_words needs data.unlabeled_archive")
+    if config.streaming is not None and config.data.source_weights:
+        raise DataError("data.source_weights is not used by streaming training; remove it or the streaming section")
     if config.streaming is not None and config.model.categories:
         raise DataError(
             f"model.categories {sorted(config.model.categories)}: per-category settings are not used by streaming training "
@@ -157,6 +176,49 @@ def fit_labels(fit_rows: pd.DataFrame, keys: list[str], config: TrainConfig) -> 
             )
         labels.loc[~fit_rows["source"].isin(spec.fit_sources), key] = np.nan
     return labels
+
+
+def weak_rows(config: TrainConfig, data_dir: Path | None, data: RunData, release: bool) -> tuple[WeakRows | None, dict]:
+    """Weibo's topic tags as weak labels (data.weak_labels), one row per distinct title not
+    labeled anywhere, and the fingerprint entry of the file; (None, {}) when not configured
+    or without a data directory. The evaluated model reads rows dated before `before` only."""
+    spec = config.data.weak_labels
+    if spec is None or data_dir is None:
+        return None, {}
+    rows = read_hot_history(data_dir)
+    if not release:
+        rows = rows[rows["day"] < pd.Timestamp(spec.before)]
+    labeled = set(data.dataset.table["text"].map(dedup_key))
+    rows = rows[~rows["title"].map(dedup_key).isin(labeled)]
+    tags = rows.dropna(subset=["tag"]).groupby("title", sort=True)["tag"].agg(lambda t: t.value_counts().index[0])
+    keys = data.taxonomy.keys
+    Y = np.full((len(tags), len(keys)), np.nan)
+    for key, rule in spec.categories.items():
+        column = np.where(tags.isin(rule.positive), 1.0, 0.0)
+        Y[:, keys.index(key)] = np.where(tags.isin(rule.ignore), np.nan, column)
+    keep = ~np.isnan(Y).all(axis=1)
+    log.info(
+        "weak labels: %d distinct hot-search titles at weight %s%s",
+        int(keep.sum()),
+        spec.weight,
+        "" if release else f", dated before {spec.before}",
+    )
+    entry = {"weak:weibo_hot_history": {"rows": int(keep.sum()), "sha256": file_sha256(hot_history_path(data_dir))}}
+    return WeakRows(tags.index[keep].tolist(), Y[keep], TITLE, spec.weight), entry
+
+
+def source_weights(config: TrainConfig, fit_rows: pd.DataFrame) -> np.ndarray | None:
+    """Per fit row, its source's weight from `data.source_weights` (1 for the others); None
+    when no weights are configured. Naming a source the run has no fit rows from is an error."""
+    weights = config.data.source_weights
+    if not weights:
+        return None
+    missing = sorted(set(weights) - set(fit_rows["source"]))
+    if missing:
+        raise DataError(
+            f"data.source_weights names {missing}, which this run has no fit rows from; its sources: {sorted(set(fit_rows['source']))}"
+        )
+    return fit_rows["source"].map(weights).fillna(1.0).to_numpy(dtype=float)
 
 
 def tokenizer_for(config: TrainConfig, unlabeled: list[str] | None) -> JiebaTokenizer:
@@ -246,6 +308,8 @@ def build_classifier(
         max_iter=m.max_iter,
         n_jobs=m.n_jobs,
         random_state=config.seed,
+        default_kind=m.default_kind,
+        category_kinds={c.key: list(c.kinds) for c in taxonomy.categories},
     )
 
 
@@ -348,6 +412,8 @@ class HeldOutScores:
     scores: np.ndarray
     baseline: np.ndarray | None
     baseline_note: str
+    char_comparison: pd.DataFrame | None = None  # the model vs a char n-gram baseline on trending titles
+    char_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -364,6 +430,11 @@ class RunRecord:
     provenance: dict[str, str]
     fingerprint: dict[str, dict]
     run_dir: Path
+    release: FittedModel | None = None  # refitted on data.release_splits: the model that ships
+
+    @property
+    def shipped(self) -> FittedModel:
+        return self.release or self.fitted
 
 
 def assemble_run(config: TrainConfig, data_dir: Path | None) -> RunData:
@@ -390,8 +461,9 @@ def assemble_run(config: TrainConfig, data_dir: Path | None) -> RunData:
     return RunData(taxonomy, dataset, mode, fit_rows, eval_rows)
 
 
-def fit_model(config: TrainConfig, data_dir: Path | None, data: RunData) -> FittedModel:
-    """Build the classifier the config asks for (in memory or streaming) and fit it."""
+def fit_model(config: TrainConfig, data_dir: Path | None, data: RunData, release: bool = False) -> FittedModel:
+    """Build the classifier the config asks for (in memory or streaming) and fit it;
+    `release`: the refit on release_splits (weak labels of every date)."""
     fit_started = time.perf_counter()
     taxonomy, fit_rows = data.taxonomy, data.fit_rows
     unlabeled = unlabeled_texts(config, data_dir, data.dataset.table)
@@ -399,38 +471,87 @@ def fit_model(config: TrainConfig, data_dir: Path | None, data: RunData) -> Fitt
     streamed: dict[str, dict] = {}
     if config.streaming is None:
         classifier = build_classifier(config, taxonomy, unlabeled, phonetic)
-        classifier.fit(fit_rows["text"], fit_labels(fit_rows, taxonomy.keys, config), unlabeled=unlabeled)
+        labels = fit_labels(fit_rows, taxonomy.keys, config)
+        kinds, weights = fit_rows["kind"].to_numpy(), source_weights(config, fit_rows)
+        weak, entry = weak_rows(config, data_dir, data, release)
+        streamed.update(entry)
+        classifier.fit(fit_rows["text"], labels, unlabeled=unlabeled, kinds=kinds, sample_weight=weights, weak=weak)
     else:
         classifier = build_streaming_classifier(config, taxonomy, phonetic)
         classifier.fit_stream(stream_chunks(config, taxonomy, fit_rows, streamed))
     return FittedModel(classifier, phonetic, streamed, time.perf_counter() - fit_started)
 
 
+def fit_release(config: TrainConfig, data_dir: Path | None, data: RunData) -> FittedModel | None:
+    """The model to ship, refitted on every labeled row of `data.release_splits` with
+    thresholds from its own out-of-fold scores; None when the config ships the model that
+    was fitted on fit_splits (and evaluated on the others)."""
+    splits = config.data.release_splits
+    if not splits or set(splits) == set(config.data.fit_splits):
+        return None
+    table = data.dataset.table
+    rows = table[table["split"].isin(splits)]
+    log.info(
+        "release: refitting on %d rows (%s) after evaluating the model fitted on %s",
+        len(rows),
+        splits,
+        config.data.fit_splits,
+    )
+    return fit_model(config, data_dir, replace(data, fit_rows=rows), release=True)
+
+
+def release_metrics(config: TrainConfig, data: RunData, release: FittedModel | None) -> dict[str, float]:
+    """The released model on the held-out splits it has not seen either (test), as
+    `release.`-prefixed MLflow metrics; empty without a release refit."""
+    if release is None:
+        return {}
+    rows = data.eval_rows[~data.eval_rows["split"].isin(config.data.release_splits)]
+    if rows.empty:
+        return {}
+    clf, kinds = release.classifier, row_kinds(rows)
+    scores = clf.predict_proba(rows["text"], kinds)
+    splits = sorted(rows["split"].unique())
+    results = evaluate_table(rows, scores, clf.flags(scores, None, kinds), clf.categories_, clf.trained_, splits)
+    return {f"release.{k}": v for k, v in metrics_for_mlflow(results).items()}
+
+
 def score_held_out(data: RunData, fitted: FittedModel, data_dir: Path | None) -> HeldOutScores:
     """The model's and the keyword filter's scores for the evaluation rows."""
     texts = data.eval_rows["text"]
-    scores = fitted.classifier.predict_proba(texts)
+    scores = fitted.classifier.predict_proba(texts, row_kinds(data.eval_rows))
     baseline, baseline_note = keyword_baseline(data.taxonomy, data_dir, texts)
-    return HeldOutScores(scores, baseline, baseline_note)
+    flags = fitted.classifier.flags(scores, None, row_kinds(data.eval_rows))
+    keys = data.taxonomy.keys
+    comparison, char_note = char_baseline_comparison(data.fit_rows, data.eval_rows, (scores, flags), keys)
+    return HeldOutScores(scores, baseline, baseline_note, comparison, char_note)
 
 
 def save_bundle(run: RunRecord) -> tuple[ModelBundle, Path]:
-    """The model bundle with the run's metadata, saved under the run folder."""
-    config, mode = run.config, run.data.mode
-    bundle = ModelBundle(
-        run.fitted.classifier,
-        run.data.taxonomy,
-        {
-            "model_name": config.mlflow.registered_model,
-            "run_id": run.run_id,
-            "trained_at": run.trained_at,
-            "data_mode": mode,
-            "data_sha256": run.fingerprint["__all__"]["sha256"],
-            "data_config": config.data.model_dump(mode="json"),
-            **run.provenance,
-        },
-    )
+    """The shipped model's bundle with the run's metadata, saved under the run folder. With
+    a release refit, the evaluated model is also kept (`selection_bundle/`, not logged): it
+    is the one to score the held-out splits the release saw."""
+    config = run.config
+    data_config = config.data.model_dump(mode="json")
+    if run.release is not None:  # what `qinglang evaluate` may still hold out for the shipped model
+        selection = ModelBundle(run.fitted.classifier, run.data.taxonomy, _bundle_metadata(run, dict(data_config)))
+        selection.save(run.run_dir / "selection_bundle")
+        data_config["selection_fit_splits"] = data_config["fit_splits"]
+        data_config["fit_splits"] = list(config.data.release_splits)
+        data_config["eval_splits"] = [s for s in config.data.eval_splits if s not in config.data.release_splits]
+    bundle = ModelBundle(run.shipped.classifier, run.data.taxonomy, _bundle_metadata(run, data_config))
     return bundle, bundle.save(run.run_dir / "bundle")
+
+
+def _bundle_metadata(run: RunRecord, data_config: dict) -> dict:
+    return {
+        "model_name": run.config.mlflow.registered_model,
+        "run_id": run.run_id,
+        "trained_at": run.trained_at,
+        "data_mode": run.data.mode,
+        "data_sha256": run.fingerprint["__all__"]["sha256"],
+        "data_config": data_config,
+        **run.provenance,
+    }
 
 
 def _write_json(path: Path, value, ensure_ascii: bool = False) -> None:
@@ -450,6 +571,8 @@ def write_run_files(run: RunRecord) -> pd.DataFrame:
     _write_json(run_dir / "data_fingerprint.json", run.fingerprint, ensure_ascii=True)
     _write_json(run_dir / "data_report.json", dataset.report())
     _write_json(run_dir / "fit_summary.json", run.fitted.classifier.fit_summary())
+    if run.release is not None:
+        _write_json(run_dir / "release_fit_summary.json", run.release.classifier.fit_summary())
     coverage = dataset.coverage(run.data.taxonomy.keys)
     coverage.to_csv(run_dir / "label_coverage.csv", index=False)
     return coverage
@@ -457,7 +580,7 @@ def write_run_files(run: RunRecord) -> pd.DataFrame:
 
 def record_phonetic_map(run: RunRecord) -> None:
     """What normalisation rewrites, for review: the map as a file, its sizes as params."""
-    phonetic = run.fitted.phonetic
+    phonetic = run.shipped.phonetic
     if phonetic is None:
         return
     _write_json(run.run_dir / "phonetic_map.json", phonetic.describe())
@@ -482,6 +605,16 @@ def report_header(run: RunRecord) -> dict[str, str]:
         "trained at": run.trained_at,
         "fit splits": ", ".join(config.data.fit_splits),
         "evaluation splits": ", ".join(config.data.eval_splits),
+        **(
+            {
+                "released model": f"refitted on {', '.join(config.data.release_splits)} after this evaluation, "
+                "thresholds from its own out-of-fold scores; the figures below are the model fitted on "
+                f"{', '.join(config.data.fit_splits)} (MLflow `release.*` metrics: the released model on the splits "
+                "neither saw)"
+            }
+            if run.release is not None
+            else {}
+        ),
     }
 
 
@@ -498,11 +631,24 @@ def write_report(run: RunRecord, held_out: HeldOutScores, coverage: pd.DataFrame
         baseline_note=held_out.baseline_note,
         title="qinglang training report",
         header=report_header(run),
-        extra_sections=training_sections(
-            taxonomy=data.taxonomy, dataset=data.dataset, coverage=coverage, classifier=classifier
-        ),
+        extra_sections=[
+            *char_baseline_section(held_out.char_comparison, held_out.char_note),
+            *training_sections(taxonomy=data.taxonomy, dataset=data.dataset, coverage=coverage, classifier=classifier),
+        ],
     )
     return write_evaluation(run.run_dir, inputs)
+
+
+def log_char_baseline(comparison: pd.DataFrame | None) -> None:
+    """`char_baseline.<category>.average_precision` and the model's delta over it, on trending titles."""
+    if comparison is None:
+        return
+    metrics = {}
+    for r in comparison.to_dict("records"):
+        for name in ("baseline_average_precision", "delta_average_precision"):
+            if np.isfinite(r[name]):
+                metrics[f"char_baseline.{r['category']}.{name.removeprefix('baseline_')}"] = float(r[name])
+    mlflow.log_metrics(metrics)
 
 
 def log_category_fits(classifier: MultiCategoryClassifier | StreamingClassifier) -> None:
@@ -528,6 +674,11 @@ def log_run(run: RunRecord, evaluation: Evaluation) -> None:
             {f"keyword_baseline.{k}": v for k, v in metrics_for_mlflow(evaluation.baseline_results).items()}
         )
     mlflow.log_metric("fit_seconds", run.fitted.fit_seconds)
+    if run.release is not None:
+        rows = int(run.data.dataset.table["split"].isin(run.config.data.release_splits).sum())
+        mlflow.log_params({"release.fit_splits": ",".join(run.config.data.release_splits), "release.rows": rows})
+        mlflow.log_metric("release_fit_seconds", run.release.fit_seconds)
+        mlflow.log_metrics(release_metrics(run.config, run.data, run.release))
     for path in sorted(run.run_dir.iterdir()):
         if path.is_file():
             mlflow.log_artifact(str(path), artifact_path="report" if path.suffix in (".md", ".png") else "evaluation")
@@ -543,7 +694,9 @@ def log_model(run: RunRecord, bundle: ModelBundle, bundle_path: Path, register: 
             artifacts={ARTIFACT_KEY: str(bundle_path)},
             code_paths=[str(stage_code(Path(code_dir)))],
             signature=infer_signature(
-                example, bundle.score_frame(INPUT_EXAMPLE), params={"profile": bundle.classifier.default_profile_}
+                example,
+                bundle.score_frame(INPUT_EXAMPLE),
+                params={"profile": bundle.classifier.default_profile_, "kind": bundle.default_kind},
             ),
             input_example=example,
             pip_requirements=runtime_requirements(),
@@ -579,6 +732,7 @@ def train(
     data = assemble_run(config, data_dir)
     fitted = fit_model(config, data_dir, data)
     held_out = score_held_out(data, fitted, data_dir)
+    release = fit_release(config, data_dir, data)
 
     fingerprint = {**data.dataset.fingerprint(data.taxonomy.keys), **fitted.streamed}
     provenance = {**git_state(), **environment()}
@@ -589,13 +743,14 @@ def train(
     mlflow.set_experiment(config.mlflow.experiment)
     with mlflow.start_run(tags={"data_mode": data.mode, **provenance}) as active:
         run = RunRecord(
-            config, data_dir, data, fitted, active.info.run_id, trained_at, provenance, fingerprint, run_dir
+            config, data_dir, data, fitted, active.info.run_id, trained_at, provenance, fingerprint, run_dir, release
         )
         bundle, bundle_path = save_bundle(run)
         coverage = write_run_files(run)
         record_phonetic_map(run)
         evaluation = write_report(run, held_out, coverage)
         log_run(run, evaluation)
+        log_char_baseline(held_out.char_comparison)
         info = log_model(run, bundle, bundle_path, register)
         version = point_alias(run, info, register)
         mlflow.log_metric("total_seconds", time.perf_counter() - started)

@@ -12,14 +12,27 @@ import pandas as pd
 from qinglang.training.reports.plots import panel_grid, plt, save_figure
 from qinglang.training.reports.report import md_table
 from qinglang.trending.audit import AuditResult, write_tables
-from qinglang.trending.prevalence import ESTIMATORS
+from qinglang.trending.backtest import summarise
+from qinglang.trending.prevalence import ESTIMATORS, FALLBACK
 
 _ESTIMATOR_TEXT = {
-    "mean_probability": "the mean of the calibrated probabilities (the expected share if the probabilities are calibrated on titles like these); "
-    "the 95% interval is a parametric bootstrap of the labels, one Bernoulli(p) draw per title however many snapshots it appears in, so it does not cover calibration error",
-    "adjusted_count": "the adjusted count (flag rate − FPR) / (TPR − FPR), with TPR and FPR of the operating point from the model's out-of-fold validation; "
-    "the 95% interval is a binomial bootstrap of those rates, so it does not cover a shift between the validation data and the list",
+    "cc": "classify and count (quapy CC): the share flagged at the operating point; biased by the threshold, shown for comparison; no interval",
+    "pcc": "probabilistic classify and count (quapy PCC; alias mean_probability): the mean of the calibrated probabilities; "
+    "its 95% interval is a parametric bootstrap of the labels, one Bernoulli(p) draw per title however many snapshots it appears in, "
+    "so it covers which titles are positive if the calibration holds, not calibration error",
+    "acc": "adjusted classify and count (quapy ACC; alias adjusted_count): (flag rate − FPR) / (TPR − FPR), with TPR and FPR of the operating point "
+    "on the model's out-of-fold title validation; its 95% interval is a binomial bootstrap of TPR and FPR, so it covers their estimation error only",
+    "pacc": "probabilistic adjusted count (quapy PACC): the mean probability adjusted by the mean probabilities of the positive and negative "
+    "validation titles; its 95% interval resamples the validation titles within each class, so it covers those rates' error only",
+    "emq": "EM prior adjustment (quapy EMQ, Saerens–Latinne–Decaestecker) from the validation titles' prevalence; no interval "
+    "(a bootstrap would rerun EM for every day, scope and replicate)",
+    "hdy": "HDy (quapy): the mix of the validation classes' probability histograms nearest the list's in Hellinger distance, "
+    "median over 10–110 bins; no interval",
 }
+_INTERVALS_NOTE = (
+    "Intervals: pcc, acc and pacc have bootstrap intervals (what each covers is said above); cc, emq and hdy have none. "
+    "No interval covers a shift between the validation titles and the list: the check against labels and the backtest measure that."
+)
 SHARE_TARGET = 0.03  # the issue's bar for the check against labels, on celebrity_hype and trivial
 CHECKED_CATEGORIES = ("celebrity_hype", "trivial")
 
@@ -28,14 +41,18 @@ def write_report(result: AuditResult, out_dir: Path, model_ref: str = "") -> Pat
     """Tables, figures and report.md into `out_dir`; returns the report's path."""
     out_dir = Path(out_dir)
     write_tables(result, out_dir)
-    monthly_figure(result.months, out_dir / "monthly_share.png")
-    stacked_figure(result.groups, out_dir / "groups_stacked.png")
+    unit = result.summary.get("unit", "slots")
+    monthly_figure(result.months, out_dir / "monthly_share.png", unit)
+    stacked_figure(result.groups, out_dir / "groups_stacked.png", unit)
     path = out_dir / "report.md"
     path.write_text(_markdown(result, model_ref), "utf-8")
     return path
 
 
-def monthly_figure(months: pd.DataFrame, path: Path) -> Path:
+_AXIS = {"slots": "% of entries", "titles": "% of distinct titles"}
+
+
+def monthly_figure(months: pd.DataFrame, path: Path, unit: str = "slots") -> Path:
     """One panel per trained category: monthly share of the whole list with its interval,
     and of the top 10 where ranks are known."""
     trained = [
@@ -50,7 +67,7 @@ def monthly_figure(months: pd.DataFrame, path: Path) -> Path:
             if scope == "all":
                 ax.fill_between(x, 100 * rows["share_low"], 100 * rows["share_high"], alpha=0.25)
         ax.set_title(key, fontsize=10)
-        ax.set_ylabel("% of entries")
+        ax.set_ylabel(_AXIS[unit])
         ax.set_ylim(bottom=0)
         ax.tick_params(axis="x", labelsize=7)
     if trained:
@@ -58,12 +75,12 @@ def monthly_figure(months: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def stacked_figure(groups: pd.DataFrame, path: Path) -> Path:
+def stacked_figure(groups: pd.DataFrame, path: Path, unit: str = "slots") -> Path:
     whole = groups[groups["scope"] == "all"].pivot(index="month", columns="group", values="share").fillna(0.0)
     fig, ax = plt.subplots(figsize=(11, 3.6))
     x = pd.PeriodIndex(whole.index, freq="M").to_timestamp()
     ax.stackplot(x, *(100 * whole[c] for c in whole.columns), labels=list(whole.columns), alpha=0.8)
-    ax.set_ylabel("% of entries (sum of category shares)")
+    ax.set_ylabel(f"{_AXIS[unit]} (sum of category shares)")
     ax.set_title("Estimated share of the trending list by group, per month (whole list)")
     ax.legend(loc="upper left", fontsize=8)
     return save_figure(fig, path)
@@ -76,28 +93,9 @@ def _pct(v: float) -> str:
 def _markdown(result: AuditResult, model_ref: str) -> str:
     s = result.summary
     estimator = s["estimator"]
-    lines = [
-        "# Trending-list health audit",
-        "",
-        f"- Model: `{model_ref}`; flags at the `{s['profile']}` operating point.",
-        f"- Archive: `{s['archive']}`, {s['first_day']} … {s['last_day']}: {s['days_read']:,} days read, "
-        f"{s['entries']:,} entries ({s['entries_with_rank']:,} with a known rank), {s['distinct_titles']:,} distinct titles, each scored once. "
-        "A day file holds every snapshot of the day's list, so shares are of the list slots observed: a title that stays longer counts more.",
-        f"- Day files skipped (empty or malformed): **{s['day_files_skipped']}**"
-        + (" (listed in `skipped_day_files.txt` and at the end)." if s["day_files_skipped"] else ".")
-        + "".join(
-            f" Records left out of day files that were read: {n:,} ({why})." for why, n in s["entries_dropped"].items()
-        ),
-        f"- Share estimator: **{estimator}**, {_ESTIMATOR_TEXT[estimator]}; {s['n_boot']} replicates, seed {s['seed']}. "
-        "Counting flags is not used as a share: it is biased by the threshold (compare `flag_share` below).",
-        f"- Not trained, so not estimated: {', '.join(s['untrained_categories']) or 'none'}.",
-        f"- Time: {', '.join(f'{k} {v:.1f} s' for k, v in s['seconds'].items())}.",
-        "",
-        "Files: `days.parquet` / `days.csv` (per day, scope and category: entries, flagged, share and its interval), "
-        "`months.csv`, `groups_by_month.csv`, `top_titles.csv`, `standout_days.csv`, `label_check.csv`.",
-        "",
-    ]
+    lines = _header(s, model_ref)
     lines += _label_check_section(result.label_check, estimator)
+    lines += _backtest_section(result.backtest, estimator)
     lines += [
         "## Monthly share per category",
         "",
@@ -110,16 +108,51 @@ def _markdown(result: AuditResult, model_ref: str) -> str:
     whole = result.months[result.months["scope"] == "all"]
     pivot = whole.pivot(index="month", columns="category", values="share")
     pivot = pivot[[c for c in dict.fromkeys(whole["category"]) if pivot[c].notna().any()]]
-    entries = whole.groupby("month")["entries"].first()
-    table = pd.DataFrame({"month": pivot.index, "entries": entries.reindex(pivot.index).to_numpy()})
+    counted = "entries" if s["unit"] == "slots" else "titles"
+    sizes = whole.groupby("month")[counted].first()
+    table = pd.DataFrame({"month": pivot.index, counted: sizes.reindex(pivot.index).to_numpy()})
     for c in pivot.columns:
         table[c] = [_pct(v) for v in pivot[c]]
-    lines += ["Estimated share of entries, in %, whole list:", "", md_table(table), ""]
+    lines += [f"Estimated share of {_UNIT_WORD[s['unit']]}, in %, whole list ({estimator}):", "", md_table(table), ""]
     lines += _top_titles_section(result.top_titles)
     lines += _standout_section(result.standout)
     if result.problems:
         lines += ["## Skipped day files", ""] + [f"- {p}" for p in result.problems] + [""]
     return "\n".join(lines)
+
+
+_UNIT_WORD = {"slots": "list slots (entries)", "titles": "distinct titles"}
+
+
+def _header(s: dict, model_ref: str) -> list[str]:
+    estimator = s["estimator"]
+    fallback = s.get("estimator_fallback") or {}
+    return [
+        "# Trending-list health audit",
+        "",
+        f"- Model: `{model_ref}`; flags at the `{s['profile']}` operating point.",
+        f"- Archive: `{s['archive']}`, {s['first_day']} … {s['last_day']}: {s['days_read']:,} days read, "
+        f"{s['entries']:,} entries ({s['entries_with_rank']:,} with a known rank), {s['distinct_titles']:,} distinct titles, each scored once.",
+        f"- Unit: **{s['unit']}**: shares are of {s['unit_meaning']}. "
+        "(`--unit slots|titles`; the `entries` and `titles` columns of the tables count both.)",
+        f"- Day files skipped (empty or malformed): **{s['day_files_skipped']}**"
+        + (" (listed in `skipped_day_files.txt` and at the end)." if s["day_files_skipped"] else ".")
+        + "".join(
+            f" Records left out of day files that were read: {n:,} ({why})." for why, n in s["entries_dropped"].items()
+        ),
+        f"- Share estimator: **{estimator}** (from {s['estimator_source']}), {_ESTIMATOR_TEXT[estimator]}; "
+        f"{s['n_boot']} bootstrap replicates where it has an interval, seed {s['seed']}. Every estimator is quapy's quantifier fitted on the model's title validation data "
+        "(labels and out-of-fold calibrated probabilities of the labeled titles); the classifier is not refitted.",
+        *([f"- Estimated with {FALLBACK} instead, as they cannot fit {estimator}: "] if fallback else []),
+        *(f"  - {k}: {why}" for k, why in fallback.items()),
+        f"- {_INTERVALS_NOTE}",
+        f"- Not trained, so not estimated: {', '.join(s['untrained_categories']) or 'none'}.",
+        f"- Time: {', '.join(f'{k} {v:.1f} s' for k, v in s['seconds'].items())}.",
+        "",
+        "Files: `days.parquet` / `days.csv` (per day, scope and category: entries, titles, flagged, share and its interval), "
+        "`months.csv`, `groups_by_month.csv`, `top_titles.csv`, `standout_days.csv`, `label_check.csv`, `summary.json`.",
+        "",
+    ]
 
 
 def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str]:
@@ -142,26 +175,35 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
 
 
 def _label_check_table(check: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    """Labeled share against both estimators and the flag share, in % and points."""
-    other = next(e for e in ESTIMATORS if e != estimator)
-    return pd.DataFrame(
+    """Labeled share against the audit's estimator (pcc where a category cannot fit it,
+    marked ᵖ, as the audit does) with its interval, and every other estimator with its
+    error, in % and points."""
+    used = _with_fallback(check, estimator)
+    table = pd.DataFrame(
         {
             "category": check["category"],
             "labeled +": check["labeled_positives"],
             "labeled": [_pct(v) for v in check["labeled_share"]],
             f"{estimator} [95% CI]": [
-                f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]"
-                for v, lo, hi in zip(
-                    check[estimator], check[f"{estimator}_low"], check[f"{estimator}_high"], strict=True
-                )
+                f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]{'ᵖ' if fell else ''}"
+                for v, lo, hi, fell in zip(used["share"], used["low"], used["high"], used["fallback"], strict=True)
             ],
-            "error": [_pct(v) for v in check[f"{estimator}_abs_error"]],
-            other: [_pct(v) for v in check[other]],
-            f"{other} error": [_pct(v) for v in check[f"{other}_abs_error"]],
-            "flag_share": [_pct(v) for v in check["flag_share"]],
-            "flag error": [_pct(v) for v in check["flag_share_abs_error"]],
+            "error": [_pct(v) for v in (used["share"] - check["labeled_share"]).abs()],
         }
     )
+    for name in ESTIMATORS:
+        if name != estimator:
+            table[f"{name} (error)"] = [
+                f"{_pct(v)} ({_pct(e)})" for v, e in zip(check[name], check[f"{name}_abs_error"], strict=True)
+            ]
+    return table
+
+
+def _with_fallback(check: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """The audit's estimate per category: `estimator`, or pcc where it could not be fitted."""
+    fell = check[estimator].isna() & check[FALLBACK].notna()
+    pick = lambda suffix: check[f"{estimator}{suffix}"].where(~fell, check[f"{FALLBACK}{suffix}"])  # noqa: E731
+    return pd.DataFrame({"share": pick(""), "low": pick("_low"), "high": pick("_high"), "fallback": fell})
 
 
 def _target_verdicts(check: pd.DataFrame, estimator: str) -> str:
@@ -187,9 +229,90 @@ def _few_positives_note(check: pd.DataFrame, estimator: str) -> list[str]:
         return []
     return [
         f"Categories with fewer than 20 labeled positives here ({', '.join(few['category'])}) cannot be checked for recall; "
-        "their error is the estimator's bias on titles that are (almost) all negative. Harmful categories learn their "
-        "probabilities on comment and post corpora where they are common, so on trending titles their shares read high: "
-        "treat them as an upper bound and their trend, not their level.",
+        "their error is the estimator's bias on titles that are (almost) all negative. Harmful categories learn from comment "
+        "and post corpora; on titles, with too few labeled positive titles, their calibration is only shifted to the titles' "
+        "labeled rate (models/kinds.py `prior_shift`), so read their level with care and their trend first.",
+        "",
+    ]
+
+
+def _backtest_section(backtest: dict | None, estimator: str) -> list[str]:
+    lines = ["## Shares validated across time (backtest)", ""]
+    if backtest is None:
+        return lines + [
+            "No backtest given (`--backtest FILE`, written by `benchmarks/bench_share_backtest.py`), "
+            "so the estimator's error across periods is not shown here.",
+            "",
+        ]
+    choice, table = backtest["choice"], pd.DataFrame(backtest["table"])
+    shown = estimator if (table["estimator"] == estimator).any() else choice["estimator"]
+    worst = ", ".join(f"{n} {_pct(v)}" for n, v in choice["worst_abs_error"].items() if v is not None)
+    targets, spec = backtest["targets"], backtest.get("spec", {})
+    lines += [
+        f"From `{backtest['path']}`. For each period, a model fitted only on the labeled titles first seen before it "
+        f"(the default config on titles only{', trivial self-trained on earlier archive titles' if spec.get('self_training') else ''}; "
+        f"once per seed {spec.get('seeds', '')}, the seed drawing its validation folds) estimates the share of the period's "
+        "uniform labeled titles (a share of distinct titles), compared with their labeled share, whose 95% Wilson interval "
+        "shows that it is a sample too. `model` shipped: a model fitted on the train split only, on the dev period "
+        "(for the harmful categories no period model can learn). "
+        f"Chosen estimator: **{choice['estimator']}** ({choice['rule']}); worst-period error in points: {worst}. "
+        f"Targets: within {100 * targets['low-value']:.0f} points for low-value categories and "
+        f"{100 * targets['harmful']:.0f} for harmful ones, in every period. Rows below: {shown}, means over seeds.",
+        "",
+        md_table(_backtest_table(summarise(table), shown)),
+        "",
+        _backtest_verdict(summarise(table), shown),
+        "",
+    ]
+    return lines + _unmodelled_note(table)
+
+
+def _backtest_table(summary: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    rows = summary[summary["estimator"] == estimator]
+    return pd.DataFrame(
+        {
+            "period": rows["period"],
+            "category": rows["category"],
+            "model": rows["model"],
+            "estimate": [
+                f"{_pct(v)}{'' if u == estimator else f' ({u})'}"
+                for v, u in zip(rows["estimate"], rows["used"], strict=True)
+            ],
+            "labeled [95%]": [
+                f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]"
+                for v, lo, hi in zip(rows["labeled"], rows["labeled_low"], rows["labeled_high"], strict=True)
+            ],
+            "labeled +": rows["labeled_positives"],
+            "titles": rows["rows"],
+            "error (max)": [
+                f"{_pct(e)} ({_pct(m)})" for e, m in zip(rows["abs_error"], rows["max_abs_error"], strict=True)
+            ],
+            "target met": [f"{w} of {n} seeds" for w, n in zip(rows["seeds_within"], rows["seeds"], strict=True)],
+        }
+    )
+
+
+def _backtest_verdict(summary: pd.DataFrame, estimator: str) -> str:
+    """Per category and model, in how many (period, seed) cells the estimate met its target."""
+    rows = summary[(summary["estimator"] == estimator) & summary["abs_error"].notna()]
+    parts = []
+    for (key, model), cat in rows.groupby(["category", "model"], sort=False):
+        parts.append(
+            f"{key} ({model}) met in {int(cat['seeds_within'].sum())} of {int(cat['seeds'].sum())} period×seed cells, "
+            f"worst {_pct(cat['max_abs_error'].max())} points"
+        )
+    return f"With {estimator}: " + "; ".join(parts) + "." if parts else f"No backtest rows for {estimator}."
+
+
+def _unmodelled_note(table: pd.DataFrame) -> list[str]:
+    none = table[table["model"] == "none"]
+    if none.empty:
+        return []
+    positive = none[none["labeled_positives"] > 0]
+    listed = ", ".join(f"{r.category} {r.period} {r.labeled_positives}/{r.rows}" for r in positive.itertuples())
+    return [
+        f"No period model (too few positive titles before the period) for {none['category'].nunique()} categories in some "
+        f"periods; their labeled share there is 0 except {listed or 'nowhere'}.",
         "",
     ]
 
@@ -200,11 +323,12 @@ def _group_caveat(check: pd.DataFrame | None, estimator: str) -> list[str]:
     if check is None:
         return []
     parts = []
-    for group, rows in check.groupby("group", sort=False):
-        rows = rows[rows[estimator].notna()]
+    used = check.assign(audit_share=_with_fallback(check, estimator)["share"])
+    for group, rows in used.groupby("group", sort=False):
+        rows = rows[rows["audit_share"].notna()]
         if not rows.empty:
             parts.append(
-                f"{group}: estimated {_pct(rows[estimator].sum())}% vs labeled {_pct(rows['labeled_share'].sum())}%"
+                f"{group}: estimated {_pct(rows['audit_share'].sum())}% vs labeled {_pct(rows['labeled_share'].sum())}%"
             )
     return [
         f"Read the stacked groups with the check above in mind. Summed over each group's categories on the dev check titles: {'; '.join(parts)}.",

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qinglang.data.errors import DataError
+from qinglang.data.taxonomy import TITLE  # a trending list holds titles: scored, calibrated, flagged as such
 from qinglang.models.bundle import ModelBundle
 from qinglang.trending.entries import TrendingEntry
 
@@ -146,7 +147,7 @@ class _Matcher:
                 raise PolicyError(
                     f"field `{where}.profile`: unknown operating point {match.profile!r} (this model has {', '.join(profiles)})"
                 )
-            self.thresholds = bundle.classifier.profile_thresholds(match.profile)[self.cols]
+            self.thresholds = bundle.classifier.profile_thresholds(match.profile, TITLE)[self.cols]
         else:
             self.thresholds = np.full(len(self.cols), match.min_score)
         self.categories = [keys[j] for j in self.cols]
@@ -188,7 +189,7 @@ class Reranker:
         check_unique_ids(entries)
         if proba is None:
             proba = (
-                self.bundle.classifier.predict_proba([e.title for e in entries])
+                self.bundle.classifier.predict_proba([e.title for e in entries], TITLE)
                 if entries
                 else np.zeros((0, len(self.bundle.categories)))
             )

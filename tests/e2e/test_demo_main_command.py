@@ -38,3 +38,9 @@ def test_train_without_data_dir_uses_the_demo_set(tmp_path, cli):
     assert version.tags["data_mode"] == "demo"
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert set(metrics["split"]) == {"dev", "test"} or set(metrics["split"]) == {"test"}
+    # The shipped config refits the model to release on train + dev once it has been evaluated.
+    run = MlflowClient(tracking_uri=uri, registry_uri=uri).get_run(version.run_id)
+    assert run.data.params["release.fit_splits"] == "train,dev"
+    assert any(k.startswith("release.test.") for k in run.data.metrics)
+    assert (tmp_path / "run" / "release_fit_summary.json").is_file()
+    assert "released model" in (tmp_path / "run" / "report.md").read_text("utf-8")

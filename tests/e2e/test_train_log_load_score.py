@@ -68,6 +68,8 @@ def test_registered_model_loads_in_a_fresh_process_and_matches(trained):
         "m = mlflow.pyfunc.load_model('models:/qinglang@candidate')\n"
         "out = m.predict(pd.DataFrame({'text': json.loads(sys.argv[1])}))\n"
         "review = m.predict(pd.DataFrame({'text': json.loads(sys.argv[1])}), params={'profile': 'review'})\n"
+        "comment = m.predict(pd.DataFrame({'text': json.loads(sys.argv[1])}), params={'kind': 'comment'})\n"
+        "print(comment.to_json(orient='records'))\n"
         "print(review.to_json(orient='records'))\n"
         "print(out.to_json(orient='records'))\n"
     )
@@ -92,6 +94,12 @@ def test_registered_model_loads_in_a_fresh_process_and_matches(trained):
     )  # the operating point travels as a pyfunc param
     local_review = result.bundle.score_frame(texts, "review")
     assert review.filter(like="flag_").to_numpy().tolist() == local_review.filter(like="flag_").to_numpy().tolist()
+    comment = pd.DataFrame(json.loads(proc.stdout.strip().splitlines()[-3]))  # so does the kind of text
+    local_comment = result.bundle.score_frame(texts, kind="comment")
+    assert comment["score_celebrity_hype"].isna().all() and local_comment["score_celebrity_hype"].isna().all()
+    np.testing.assert_allclose(
+        comment.filter(like="score_").astype(float), local_comment.filter(like="score_"), rtol=1e-6, equal_nan=True
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])

@@ -84,6 +84,25 @@ def test_audit_of_real_days_with_the_registered_model(env, cli, data_dir, tmp_pa
     assert set(days["scope"]) == {"all", "top10", "top50"} and days["day"].nunique() == 3
     report = (out / "report.md").read_text("utf-8")
     assert "## Checked against people's labels" in report and "2024-08-02.json" in report
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["unit"] == "slots" and summary["estimator"] == "pcc"  # the default unit and estimator
+    assert "Unit: **slots**" in report and "Share estimator: **pcc**" in report
+    check = pd.read_csv(out / "label_check.csv").set_index("category")
+    for name in ("cc", "pcc", "acc", "pacc", "emq", "hdy"):  # quantifiers fitted on the model's title validation
+        assert 0 <= check.at["celebrity_hype", name] <= 1
+
+    titles = tmp_path / "audit-titles"
+    proc = subprocess.run(
+        cli("audit", "--archive", str(archive), "--model", MODEL, "--out", str(titles), "--unit", "titles",
+            "--estimator", "mean_probability", "--n-boot", "0"),
+        capture_output=True, text=True, env=env, cwd=work, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    by_title = pd.read_parquet(titles / "days.parquet")
+    assert (by_title["titles"] <= by_title["entries"]).all()
+    month = pd.read_csv(titles / "months.csv").query("scope == 'all' and month == '2024-07'")
+    assert (month["titles"] < month["entries"]).all()  # a title on the list on both July days counts once
+    assert json.loads((titles / "summary.json").read_text("utf-8"))["unit"] == "titles"
 
 
 def test_rerank_from_the_command_line_is_deterministic_and_matches_http(env, cli, day_list, port, running, tmp_path):

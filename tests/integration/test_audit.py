@@ -10,8 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from qinglang.cli.app import app
+from qinglang.data.errors import DataError
 from qinglang.data.loaders.archive import band_rank
 from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit
+from qinglang.trending.backtest import BacktestResult, BacktestSpec, choose_estimator, write_backtest
+from qinglang.trending.prevalence import ESTIMATORS
 from qinglang.trending.report import write_report
 
 pytestmark = pytest.mark.corpora
@@ -125,9 +128,10 @@ def test_the_check_against_labels_uses_the_dev_splits_uniform_rows(demo_bundle, 
     for key in ("celebrity_hype", "trivial"):
         labeled = uniform["labels"].str.split(";").apply(lambda keys, key=key: key in keys).mean()
         assert table.at[key, "labeled_share"] == pytest.approx(labeled)
-        assert table.at[key, "mean_probability_abs_error"] == pytest.approx(
-            abs(table.at[key, "mean_probability"] - labeled)
-        )
+        for name in ESTIMATORS:  # every quantifier, fitted on the model's title validation data
+            assert np.isfinite(table.at[key, name])
+            assert table.at[key, f"{name}_abs_error"] == pytest.approx(abs(table.at[key, name] - labeled))
+        assert table.at[key, "pcc_low"] <= table.at[key, "pcc"] <= table.at[key, "pcc_high"]
 
 
 def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
@@ -179,6 +183,12 @@ def test_cli_audit_and_its_errors(archive, demo_bundle, tmp_path):
         env={"QINGLANG_DATA_DIR": ""},
     )
     assert r.exit_code == 2 and "unknown share estimator" in r.output
+    r = runner.invoke(
+        app,
+        ["audit", "--archive", str(archive), "--model", str(model), "--out", str(tmp_path / "out4"), "--unit", "days"],
+        env={"QINGLANG_DATA_DIR": ""},
+    )
+    assert r.exit_code == 2 and "unknown unit 'days'; choose one of slots, titles" in r.output
 
 
 def test_cli_dates(archive, demo_bundle, tmp_path):
@@ -197,3 +207,61 @@ def test_cli_dates(archive, demo_bundle, tmp_path):
         env={"QINGLANG_DATA_DIR": ""},
     )
     assert r.exit_code == 2 and "after --to" in r.output
+
+
+def test_titles_unit_counts_each_title_once_per_day_and_month(archive, demo_bundle):
+    slots = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1))
+    titles = run_audit(demo_bundle, AuditRequest(archive, n_boot=30, jobs=1, unit="titles"))
+    assert slots.summary["unit"] == "slots" and titles.summary["unit"] == "titles"
+    clf = demo_bundle.classifier
+    for day in DAYS:
+        distinct = list(dict.fromkeys(r["title"].strip() for r in day_records(archive, day)))
+        proba = clf.predict_proba(distinct)
+        rows = titles.days[(titles.days["scope"] == "all") & (titles.days["day"] == pd.Timestamp(day).date())]
+        rows = rows.set_index("category")
+        assert (rows["titles"] == len(distinct)).all() and (rows["entries"] == len(day_records(archive, day))).all()
+        for j, key in enumerate(demo_bundle.categories):
+            if clf.trained_[j]:
+                assert rows.at[key, "share"] == pytest.approx(proba[:, j].mean())
+                assert rows.at[key, "flagged"] == (proba[:, j] >= clf.thresholds_[j]).sum()
+    month = titles.months[(titles.months["scope"] == "all") & (titles.months["month"] == "2024-08")]
+    both = {t.strip() for d in ("2024-08-01", "2024-08-02") for t in (r["title"] for r in day_records(archive, d))}
+    assert (month["titles"] == len(both)).all()  # a title on both days counts once in the month
+    slot_month = slots.months[(slots.months["scope"] == "all") & (slots.months["month"] == "2024-08")]
+    assert (slot_month["entries"] == month["entries"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["hdy", "emq", "pacc", "adjusted_count"])
+def test_every_estimator_runs_on_the_archive(archive, demo_bundle, name):
+    result = run_audit(demo_bundle, AuditRequest(archive, estimator=name, n_boot=20, jobs=1))
+    s = result.summary
+    assert s["estimator"] == ("acc" if name == "adjusted_count" else name) and s["estimator_source"] == "--estimator"
+    trained = [k for j, k in enumerate(demo_bundle.categories) if demo_bundle.classifier.trained_[j]]
+    whole = result.days[(result.days["scope"] == "all") & result.days["category"].isin(trained)]
+    assert whole["share"].between(0, 1).all()
+    assert set(s["estimator_by_category"]) == set(trained)
+
+
+def test_backtest_file_sets_the_default_estimator_and_is_reported(archive, demo_bundle, tmp_path):
+    table = pd.DataFrame(
+        [
+            {"period": p, "seed": 0, "category": c, "group": "low-value", "model": "period", "estimator": e, "used": e,
+             "estimate": 0.2 + err, "labeled": 0.2, "labeled_low": 0.15, "labeled_high": 0.25,
+             "labeled_positives": 40, "rows": 200, "abs_error": err, "within_target": err <= 0.03}
+            for p in ("2023H1", "2023H2") for c in ("celebrity_hype", "trivial")
+            for e, err in zip(ESTIMATORS, (0.05, 0.04, 0.06, 0.07, 0.08, 0.02), strict=True)
+        ]
+    )  # fmt: skip
+    path = write_backtest(
+        BacktestResult(table, [], choose_estimator(table, ("celebrity_hype", "trivial")), BacktestSpec()),
+        tmp_path / "bt.json",
+    )
+    result = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, backtest=path))
+    assert result.summary["estimator"] == "hdy" and "bt.json" in result.summary["estimator_source"]
+    text = write_report(result, tmp_path / "out", model_ref="demo").read_text("utf-8")
+    assert "## Shares validated across time (backtest)" in text and "Chosen estimator: **hdy**" in text
+    explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="cc", n_boot=0, jobs=1, backtest=path))
+    assert explicit.summary["estimator"] == "cc"  # --estimator wins over the file's choice
+    (tmp_path / "bad.json").write_text("{}", "utf-8")
+    with pytest.raises(DataError, match="not a share backtest file"):
+        run_audit(demo_bundle, AuditRequest(archive, backtest=tmp_path / "bad.json"))

@@ -15,7 +15,8 @@ import pandas as pd
 
 from qinglang.data.taxonomy import Taxonomy
 from qinglang.models.multilabel import MultiCategoryClassifier
-from qinglang.training.metrics import ALL_SOURCES, category_confusion, evaluate_slice, evaluate_table
+from qinglang.training.compare import significant
+from qinglang.training.metrics import ALL_SOURCES, category_confusion, evaluate_slice, evaluate_table, row_kinds
 from qinglang.training.reports.error_analysis import top_errors
 from qinglang.training.reports.plots import confusion_heatmap, pr_curves, reliability, threshold_curves
 
@@ -67,7 +68,7 @@ def operating_point_table(
             part = evaluate_slice(
                 table.loc[mask],
                 scores[mask],
-                classifier.flags(scores[mask], profile),
+                classifier.flags(scores[mask], profile, _kinds_of(table, mask)),
                 classifier.categories_,
                 classifier.trained_,
             )
@@ -117,7 +118,7 @@ def write_evaluation(out: Path, inputs: EvaluationInputs) -> Evaluation:
     """Compute the metrics, write report.md with its plots and CSV / JSON tables to `out`,
     and return them with the files written, in order."""
     out.mkdir(parents=True, exist_ok=True)
-    flags = inputs.classifier.flags(inputs.scores)
+    flags = inputs.classifier.flags(inputs.scores, None, row_kinds(inputs.table))
     evaluation = _evaluate(inputs, flags)
     lines = _read_first_section(inputs)
     lines += _summary_sections(inputs, evaluation)
@@ -367,7 +368,44 @@ def training_sections(
         md_table(_fits_table(classifier)),
         "",
     ]
-    return lines
+    return lines + _kinds_section(classifier)
+
+
+def _kinds_section(classifier: MultiCategoryClassifier) -> list[str]:
+    """The model card's per-kind table: how each category is calibrated and thresholded on
+    titles, posts and comments, from how many labeled rows of that kind."""
+    rows = [
+        {
+            "category": key,
+            "kind": kind,
+            "status": k["status"],
+            "labeled rows": k["n_known"],
+            "positives": k["n_positive"],
+            "mean probability (out of fold)": "–" if k["mean_probability"] is None else f"{k['mean_probability']:.4f}",
+        }
+        for key, fit in classifier.category_fits_.items()
+        for kind, k in fit.kinds.items()
+    ]
+    if not rows:
+        return []
+    return [
+        "## Per kind: calibration and thresholds",
+        "",
+        "Each category is calibrated, and its thresholds chosen, on each kind's own labeled rows. "
+        "`calibrated`: enough positives and negatives of that kind; `prior_shift`: labeled rows of that kind but "
+        f"fewer than {classifier.min_positives} positives, so the probabilities are shifted to that kind's "
+        "observed rate and **no profile flags the category on that kind**; `pooled`: no labeled rows of that "
+        "kind, so the all-kinds calibration and thresholds are used unvalidated; `not_applicable`: the taxonomy "
+        "says the category does not apply to that kind (no score).",
+        "",
+        md_table(pd.DataFrame(rows)),
+        "",
+    ]
+
+
+def _kinds_of(table: pd.DataFrame, mask: np.ndarray) -> np.ndarray | None:
+    kinds = row_kinds(table)
+    return None if kinds is None else kinds[mask]
 
 
 def _sources_table(dataset) -> pd.DataFrame:
@@ -414,3 +452,24 @@ def _fits_table(classifier: MultiCategoryClassifier) -> pd.DataFrame:
             "validation_ap",
         ]
     ]
+
+
+def char_baseline_section(comparison: pd.DataFrame | None, note: str) -> list[str]:
+    """The model beside the plain char n-gram baseline on held-out trending titles."""
+    lines = ["## Trending titles: the model against a plain char n-gram baseline", ""]
+    if comparison is None:
+        return [*lines, note, ""]
+    shown = comparison[(comparison["status"] == "ok") | (comparison["category"] == "_macro")]
+    rows = [
+        {
+            "category": r["category"],
+            "positives": r["support"],
+            "model AP": f"{r['candidate_average_precision']:.3f}",
+            "char baseline AP": f"{r['baseline_average_precision']:.3f}",
+            "delta [95% interval]": f"{r['delta_average_precision']:+.3f} "
+            f"[{r['delta_average_precision_low']:+.3f}, {r['delta_average_precision_high']:+.3f}]",
+            "interval excludes 0": "*" if mark else "",
+        }
+        for r, mark in zip(shown.to_dict("records"), significant(shown, "average_precision"), strict=True)
+    ]
+    return [*lines, note, "", md_table(pd.DataFrame(rows)), ""]

@@ -1,5 +1,6 @@
 """Batch scoring: streamed in chunks, parallel = sequential, atomic output, loud errors."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,4 +131,19 @@ def test_the_operating_point_reaches_the_workers(demo_bundle, table, tmp_path):
     assert out.filter(like="flag_").to_numpy().tolist() == expected.filter(like="flag_").to_numpy().tolist()
     with pytest.raises(ValueError, match="unknown threshold profile"):
         score_file(demo_bundle, ScoreRequest(src, tmp_path / "bad.csv", progress=False, jobs=1, profile="strict"))
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_the_kind_travels_to_every_worker_and_an_unknown_kind_fails_before_work(demo_bundle, tmp_path):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["某顶流明星机场私服曝光", "你这个傻逼"] * 15}).to_csv(src, index=False)
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}.csv"
+        score_file(demo_bundle, ScoreRequest(src, out, kind="comment", progress=False, jobs=jobs, chunk_rows=10))
+        scored = pd.read_csv(out)
+        assert scored["score_celebrity_hype"].isna().all() and (scored["flag_celebrity_hype"] == 0).all()
+        expected = demo_bundle.score_frame(scored["text"].tolist(), kind="comment")
+        np.testing.assert_allclose(scored["score_online_violence"], expected["score_online_violence"], rtol=1e-9)
+    with pytest.raises(ValueError, match="unknown text kind"):
+        score_file(demo_bundle, ScoreRequest(src, tmp_path / "bad.csv", kind="tweet", progress=False, jobs=1))
     assert not (tmp_path / "bad.csv").exists()

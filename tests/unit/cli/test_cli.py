@@ -62,3 +62,10 @@ def test_spark_scoring_refuses_a_bare_bundle_folder_before_starting_spark(tmp_pa
         ],
     )
     assert out.exit_code == 2 and "not an MLflow model folder" in out.output
+
+
+def test_score_with_an_unknown_kind_fails_cleanly(tmp_path):
+    out = CliRunner().invoke(
+        app, ["score", "--kind", "tweet", "--model", "m", "--input", "in.csv", "--output", str(tmp_path / "o.csv")]
+    )
+    assert out.exit_code == 2 and "--kind must be one of title, post, comment" in out.output

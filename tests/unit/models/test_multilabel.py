@@ -292,3 +292,43 @@ def test_self_trained_classifier_picks_top_and_bottom_scores_at_the_labeled_rati
     model = SelfTrainedClassifier(LogisticRegression(), Shared(U), n_positive=2, weight=0.5).fit(X, y)
     assert model.n_pseudo_ == (2, 4)
     assert model.decision_function(sparse.csr_matrix([[1.0, 0]]))[0] > 0
+
+
+def test_sample_weights_favour_the_weighted_rows_and_are_checked():
+    texts, Y = make_data()
+    plain = make_model().fit(texts, Y)
+    weights = np.where(np.arange(len(texts)) % 2 == 0, 5.0, 1.0)
+    weighted = make_model().fit(texts, Y, sample_weight=weights)
+    assert not np.allclose(plain.coef_, weighted.coef_)
+    again = make_model().fit(texts, Y, sample_weight=weights)
+    np.testing.assert_array_equal(weighted.coef_, again.coef_)  # deterministic
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        make_model().fit(texts, Y, sample_weight=weights[:-1])
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        make_model().fit(texts, Y, sample_weight=np.zeros(len(texts)))
+
+
+def test_weak_rows_join_the_fit_but_never_calibration():
+    from qinglang.models.multilabel import WeakRows
+
+    texts, Y = make_data()
+    weak_texts = [f"{t}弱{i}" for i, t in enumerate(INSULTS * 6)]
+    weak = WeakRows(weak_texts, np.array([[1.0, np.nan]] * len(weak_texts)), "title", 0.3)
+    plain = make_model().fit(texts, Y)
+    with_weak = make_model().fit(texts, Y, weak=weak)
+    fit = with_weak.category_fits_["online_violence"]
+    assert fit.n_known == plain.category_fits_["online_violence"].n_known  # weak rows do not calibrate
+    assert not np.allclose(plain.coef_[:, 0], with_weak.coef_[:, 0][: plain.coef_.shape[0]]) or (
+        with_weak.coef_.shape != plain.coef_.shape
+    )
+    assert with_weak.category_fits_["disinformation"].n_known == plain.category_fits_["disinformation"].n_known
+
+
+def test_a_category_can_be_fitted_on_one_feature_block():
+    texts, Y = make_data()
+    clf = make_model(category_params={"online_violence": {"features": "char"}}).fit(texts, Y)
+    blocks = clf._feature_blocks(clf.coef_.shape[0])
+    assert not clf.coef_[blocks["word"], 0].any() and clf.coef_[blocks["char"], 0].any()
+    assert clf.coef_[blocks["word"], 1].any()  # the other category keeps every feature
+    with pytest.raises(ValueError, match="features must be all, word or char"):
+        make_model(category_params={"online_violence": {"features": "pixels"}}).fit(texts, Y)

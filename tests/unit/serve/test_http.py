@@ -273,3 +273,41 @@ def test_an_error_inside_rerank_is_a_500_not_a_duplicate_id(predictor, monkeypat
     monkeypatch.setattr(Reranker, "rerank", lambda self, entries, proba=None: (_ for _ in ()).throw(ValueError("boom")))
     r = rerank_post(client, {"entries": [{"id": "a", "title": "x", "rank": 1}]})
     assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+
+
+def test_each_item_is_scored_as_its_kind(client, predictor):
+    text = "某顶流明星机场私服曝光"
+    body = post(
+        client,
+        {
+            "items": [
+                {"id": "t", "text": text},
+                {"id": "c", "text": text, "kind": "comment"},
+                {"id": "p", "text": text, "kind": "post"},
+            ]
+        },
+    ).json()
+    by_id = {item["id"]: item for item in body["items"]}
+    assert by_id["t"]["kind"] == predictor.default_kind == "title"
+    assert (
+        by_id["c"]["kind"] == "comment" and by_id["c"]["scores"]["celebrity_hype"] is None
+    )  # hype is not for comments
+    assert by_id["t"]["scores"]["celebrity_hype"] is not None and by_id["p"]["scores"]["celebrity_hype"] is not None
+    assert "celebrity_hype" not in {f["category"] for f in by_id["c"]["flagged"]}
+    for kind, item in (("title", by_id["t"]), ("comment", by_id["c"])):
+        expected = predictor.predict([text], kind=kind)[0]
+        assert item["scores"] == expected.scores
+
+
+def test_an_unknown_kind_is_a_422_naming_the_field(client):
+    response = post(client, {"items": [{"id": "1", "text": "你好", "kind": "tweet"}]})
+    assert response.status_code == 422
+    assert "kind" in json.dumps(response.json()["error"]["details"])
+
+
+def test_taxonomy_says_which_kinds_each_category_applies_to(client):
+    body = client.get("/v1/taxonomy").json()
+    assert body["default_kind"] == "title" and body["kinds"] == ["title", "post", "comment"]
+    hype = next(c for c in body["categories"] if c["key"] == "celebrity_hype")
+    assert hype["kinds"] == ["title", "post"]
+    assert all(p["threshold"] is None for p in hype["operating_points_by_kind"]["comment"].values())

@@ -117,3 +117,16 @@ def test_unknown_operating_point_is_refused(predictor):
     assert predictor.profiles == ["balanced", "review", "auto"]
     with pytest.raises(ValueError, match="unknown threshold profile 'strict'"):
         predictor.predict(TEXTS, "strict")
+
+
+def test_the_kind_of_text_is_an_input(predictor):
+    texts = ["某顶流明星机场私服曝光", "你这个傻逼"]
+    as_comments = predictor.predict(texts, kind="comment")
+    assert all(pred.scores["celebrity_hype"] is None for pred in as_comments)  # hype does not apply to comments
+    assert all(pred.scores["celebrity_hype"] is not None for pred in predictor.predict(texts))
+    mixed = predictor.predict(texts, kind=["title", "comment"])
+    assert mixed[1].scores == as_comments[1].scores
+    with pytest.raises(ValueError, match="unknown text kind"):
+        predictor.predict(texts, kind="tweet")
+    frame = predictor.predict_series(pd.Series(texts, index=[5, 9]), kind="post")
+    assert list(frame.index) == [5, 9] and frame["score_celebrity_hype"].notna().all()

@@ -85,3 +85,26 @@ def test_shipped_yaml_and_in_code_defaults_agree_where_the_yaml_does_not_choose_
     keys = {k for k in set(from_empty) | set(shipped) if not k.startswith(chosen_in_yaml)}
     differ = {k for k in keys if from_empty.get(k) != shipped.get(k)}
     assert differ == set(), {k: (from_empty.get(k), shipped.get(k)) for k in differ}
+
+
+def test_release_splits_must_cover_the_fit_splits(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {fit_splits: [train], release_splits: [dev]}", "utf-8")
+    with pytest.raises(DataError, match="release_splits"):
+        load_config(cfg)
+    cfg.write_text("data: {release_splits: [train, test]}", "utf-8")
+    with pytest.raises(DataError, match="release_splits"):
+        load_config(cfg)
+
+
+def test_the_target_domain_config_is_the_default_plus_source_weights():
+    from pathlib import Path
+
+    import qinglang.training
+
+    configs = Path(qinglang.training.__file__).parent / "configs"
+    target, default = load_config(configs / "chineseharm_target.yaml"), load_config()
+    assert target.data.source_weights == {"chineseharm": 5.0}
+    assert target.model_dump(exclude={"data": {"source_weights"}}) == default.model_dump(
+        exclude={"data": {"source_weights"}}
+    )

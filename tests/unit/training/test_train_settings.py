@@ -117,3 +117,19 @@ def test_the_phonetic_map_is_built_from_the_categorys_lexicon_and_travels_in_the
     assert phonetic_map(cfg, taxonomy, None, None) is None  # no data directory: no lexicon, no map
     normalizer = build_classifier(cfg, taxonomy, phonetic=mapped).vectorizer.named_steps["normalize"]
     assert normalizer.transform(["你真让人饿新", "我们一起努力吧"]) == ["你真让人恶心", "我们一起努力吧"]
+
+
+def test_source_weights_favour_a_named_source_and_refuse_unknown_ones():
+    import pandas as pd
+
+    from qinglang.training.config import TrainConfig
+    from qinglang.training.train import source_weights
+
+    rows = pd.DataFrame({"source": ["inhouse", "cold", "inhouse"]})
+    config = TrainConfig.model_validate({"data": {"source_weights": {"inhouse": 4.0}}})
+    assert source_weights(config, rows).tolist() == [4.0, 1.0, 4.0]
+    assert source_weights(TrainConfig(), rows) is None
+    with pytest.raises(DataError, match="source_weights names \\['nope'\\]"):
+        source_weights(TrainConfig.model_validate({"data": {"source_weights": {"nope": 2.0}}}), rows)
+    with pytest.raises(ValueError, match="positive"):
+        TrainConfig.model_validate({"data": {"source_weights": {"inhouse": 0}}})

@@ -1,0 +1,133 @@
+"""Backtests of the share estimators: periods never seen by their model, a reproducible
+table and choice, and the JSON the audit reads."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qinglang.data.errors import DataError
+from qinglang.trending.backtest import (
+    TABLE_COLUMNS,
+    BacktestSpec,
+    choose_estimator,
+    load_backtest,
+    load_labeled_titles,
+    run_backtest,
+    split_period,
+    write_backtest,
+)
+from qinglang.trending.prevalence import ESTIMATORS
+
+HYPE = ["明星", "机场", "私服", "红毯", "新剧", "官宣", "恋情", "路透", "同框", "演唱会"]
+TRIVIAL = ["猫咪", "网友", "搞笑", "奶茶", "晚霞", "吐槽", "表情包", "萌宠", "段子", "早餐"]
+NEWS = ["国务院", "通报", "地震", "发布", "经济", "会议", "航天", "高铁", "气象", "医保", "教育", "外交"]
+SPEC = BacktestSpec(
+    periods=(("2023H2", "2023-07-01", "2024-01-01"), ("2024H1", "2024-01-01", "2024-07-01")), seeds=(0, 1), n_boot=30
+)
+
+
+def _synthetic_titles(taxonomy, seed: int = 0, n: int = 700) -> pd.DataFrame:
+    """Titles first seen 2022-01 … 2024-06 whose words depend on their labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        hype, trivial = rng.random() < 0.3, rng.random() < 0.2
+        words = list(rng.choice(NEWS, 2))
+        words += list(rng.choice(HYPE, 2)) if hype else ([rng.choice(HYPE)] if rng.random() < 0.1 else [])
+        words += list(rng.choice(TRIVIAL, 2)) if trivial else ([rng.choice(TRIVIAL)] if rng.random() < 0.1 else [])
+        rng.shuffle(words)
+        labels = ";".join(k for k, on in (("celebrity_hype", hype), ("trivial", trivial)) if on)
+        day = pd.Timestamp("2022-01-01") + pd.Timedelta(days=int(i * 910 / n))
+        rows.append({"text": "".join(words) + str(i), "first_seen": day, "labels": labels})
+    frame = pd.DataFrame(rows)
+    frame["sample"] = np.where(rng.random(n) < 0.8, "uniform", "enriched")
+    frame["split"] = "train"
+    for key in taxonomy.keys:
+        frame[key] = frame["labels"].str.split(";").map(lambda ks, key=key: int(key in ks)).astype(np.int8)
+    return frame
+
+
+def test_a_period_model_never_sees_its_period(taxonomy):
+    labeled = _synthetic_titles(taxonomy)
+    period = split_period(labeled, *SPEC.periods[1])
+    assert period.fit["first_seen"].max() < period.start <= period.evaluate["first_seen"].min()
+    assert period.evaluate["first_seen"].max() < period.end and (period.evaluate["sample"] == "uniform").all()
+
+
+def test_same_data_and_seed_give_the_same_table_and_choice(taxonomy, tmp_path):
+    labeled = _synthetic_titles(taxonomy)
+    first, second = run_backtest(labeled, taxonomy, SPEC), run_backtest(labeled, taxonomy, SPEC)
+    pd.testing.assert_frame_equal(first.table, second.table)
+    assert first.choice == second.choice and first.choice["estimator"] in ESTIMATORS
+    assert list(first.table.columns) == TABLE_COLUMNS
+    modelled = first.table[first.table["model"] == "period"]
+    assert set(modelled["category"]) == {"celebrity_hype", "trivial"}  # no other category has 10 positives
+    assert len(modelled) == 2 * 2 * 2 * len(ESTIMATORS)  # periods × categories × seeds × estimators
+    assert set(modelled["seed"]) == {0, 1}
+    for rec in modelled.itertuples(index=False):
+        rows = split_period(labeled, *dict((p[0], p) for p in SPEC.periods)[rec.period]).evaluate
+        assert rec.labeled == pytest.approx(rows[rec.category].mean()) and rec.rows == len(rows)
+        assert rec.abs_error == pytest.approx(abs(rec.estimate - rec.labeled))
+    assert (first.table.loc[first.table["model"] == "none", "estimate"].isna()).all()
+    path = write_backtest(first, tmp_path / "bt.json", {"machine": "test"})
+    body = load_backtest(path)
+    assert body["choice"] == first.choice and len(body["table"]) == len(first.table) and body["machine"] == "test"
+    first.seconds = second.seconds = {}  # wall-clock times are the one thing allowed to differ
+    again = write_backtest(second, tmp_path / "b.json").read_bytes()
+    assert again == write_backtest(first, tmp_path / "a.json").read_bytes()  # the same file, byte for byte
+
+
+def _table(errors: dict[str, list[float]]) -> pd.DataFrame:
+    cells = [("2023H1", "celebrity_hype"), ("2023H1", "trivial"), ("2023H2", "celebrity_hype"), ("2023H2", "trivial")]
+    return pd.DataFrame(
+        [
+            {
+                "seed": seed,
+                "period": p,
+                "category": c,
+                "model": "period",
+                "estimator": name,
+                "abs_error": err + seed / 100,
+            }
+            for seed in (0, 1)
+            for name, errs in errors.items()
+            for (p, c), err in zip(cells, errs, strict=True)
+        ]
+    )
+
+
+def test_the_choice_is_the_smallest_worst_error_then_the_smallest_mean():
+    base = {n: [0.10, 0.10, 0.10, 0.10] for n in ESTIMATORS}
+    errors = {**base, "hdy": [0.01, 0.02, 0.05, 0.01], "emq": [0.05, 0.05, 0.05, 0.05]}
+    choice = choose_estimator(_table(errors), ("celebrity_hype", "trivial"))
+    assert choice["estimator"] == "hdy" and choice["worst_abs_error"]["hdy"] == pytest.approx(0.055)  # mean of seeds
+    assert choice["worst_abs_error_by_seed"]["hdy"] == pytest.approx([0.05, 0.06])
+    errors["pacc"] = [0.0, 0.0, 0.0, math.nan]  # missing a cell: cannot be chosen
+    assert choose_estimator(_table(errors), ("celebrity_hype", "trivial"))["worst_abs_error"]["pacc"] is None
+    errors["cc"] = [0.05, 0.01, 0.01, 0.01]  # same worst as hdy, smaller mean
+    assert choose_estimator(_table(errors), ("celebrity_hype", "trivial"))["estimator"] == "cc"
+
+
+def test_labeled_titles_are_read_with_their_first_seen_day(taxonomy, tmp_path):
+    folder = tmp_path / "weibo_trending_labeled"
+    folder.mkdir()
+    header = "id,text,first_seen,sample,labels\n"
+    (folder / "train.csv").write_text(header + "a, 某明星官宣 ,2023-01-02,uniform,celebrity_hype\n", "utf-8")
+    (folder / "dev.csv").write_text(header + "b,猫咪搞笑,2024-08-01,enriched,trivial;celebrity_hype\n", "utf-8")
+    rows = load_labeled_titles(tmp_path, taxonomy)
+    assert rows["text"].tolist() == ["某明星官宣", "猫咪搞笑"] and rows["split"].tolist() == ["train", "dev"]
+    assert rows["celebrity_hype"].tolist() == [1, 1] and rows["trivial"].tolist() == [0, 1]
+    assert rows["first_seen"].iat[1] == pd.Timestamp("2024-08-01")
+    (folder / "dev.csv").write_text(header + "b,猫咪搞笑,2024-08-01,uniform,celebrity\n", "utf-8")
+    with pytest.raises(DataError, match=r"labels \['celebrity'\] are not taxonomy categories"):
+        load_labeled_titles(tmp_path, taxonomy)
+
+
+def test_a_bad_backtest_file_is_a_clear_error(tmp_path):
+    (tmp_path / "x.json").write_text('{"version": 1, "table": [], "choice": {"estimator": "guess"}}', "utf-8")
+    with pytest.raises(DataError, match="not a share backtest file"):
+        load_backtest(tmp_path / "x.json")
+    with pytest.raises(DataError, match="cannot read the backtest file"):
+        load_backtest(tmp_path / "missing.json")

@@ -1,0 +1,414 @@
+"""Shares validated across time: backtests of the share estimators on the labeled trending
+titles (weibo_trending_labeled train.csv + dev.csv), ordered by the day each title was
+first seen on the list.
+
+For each period P (2023H1, 2023H2, 2024H1, 2024H2), a model that never saw P is fitted on
+the labeled titles first seen before P starts (uniform and enriched rows): the default
+config's classifier (`build_classifier(load_config(), taxonomy)`), on titles only, for the
+categories with at least `min_positives` positives and negatives among those titles, so
+celebrity_hype and trivial in every period and superstition once it has enough positives.
+Titles only: no post or comment corpora, no weak labels (data.weak_labels), and no
+self-training on archive titles unless `self_training` (then the categories the config
+self-trains do so on the archive titles first seen before P). Each quantifier (trending/prevalence.py) is fitted
+on that model's out-of-fold title validation and estimates P's share from P's `uniform`
+rows (a uniform draw of the distinct titles first seen in P: a share of distinct titles),
+which is compared with the labeled share of the same rows.
+
+Harmful categories other than superstition have (almost) no positive titles, so no period
+model; their labeled share is 0 or nearly. With `shipped`, a model fitted on the train
+split only (never on dev, checked), its estimates on the dev period (2024H2) are added as
+`model = shipped` rows: the only honest out-of-time estimate of those categories.
+
+Every period model is fitted once per seed in `seeds` (the seed draws its cross-validation
+folds, so its out-of-fold validation and calibration, which the quantifiers are fitted on):
+one seed's table can flatter an estimator by luck (HDy's histograms of a few hundred
+validation positives move with the folds). The default estimator is the one with the
+smallest worst abs error over the periods and the `choose_on` categories (celebrity_hype,
+trivial), period models only, averaged over the seeds; ties go to the smaller mean error,
+then to the order of ESTIMATORS. Where a category cannot use an estimator (too few
+validation positives, or TPR - FPR too small to adjust by) the row holds pcc's estimate,
+as the audit would (`used`). Fits and bootstraps are seeded: the same data and seeds give
+the same table and choice.
+`benchmarks/bench_share_backtest.py` runs this and writes the JSON that
+`qinglang audit --backtest FILE` prints and takes its default estimator from."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qinglang.data.errors import DataError
+from qinglang.data.taxonomy import TITLE, Taxonomy
+from qinglang.models.bundle import ModelBundle
+from qinglang.models.multilabel import MultiCategoryClassifier
+from qinglang.trending.prevalence import (
+    ESTIMATORS,
+    Bootstrap,
+    RowGroups,
+    estimate_shares,
+    estimator_plan,
+    model_fits,
+)
+
+LABELED_FOLDER = "weibo_trending_labeled"
+PERIODS = (
+    ("2023H1", "2023-01-01", "2023-07-01"),
+    ("2023H2", "2023-07-01", "2024-01-01"),
+    ("2024H1", "2024-01-01", "2024-07-01"),
+    ("2024H2", "2024-07-01", "2025-01-01"),
+)
+CHOOSE_ON = ("celebrity_hype", "trivial")
+TARGETS = {"low-value": 0.03, "harmful": 0.01}  # abs error of a share, per period
+BACKTEST_VERSION = 1
+TABLE_COLUMNS = [
+    "period",
+    "seed",
+    "category",
+    "group",
+    "model",
+    "estimator",
+    "used",
+    "estimate",
+    "estimate_low",
+    "estimate_high",
+    "labeled",
+    "labeled_low",
+    "labeled_high",
+    "labeled_positives",
+    "rows",
+    "abs_error",
+    "within_target",
+]
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """Which periods (name, first day, day after the last), which categories choose the
+    default estimator, the seeds of the period models' folds (and of the bootstraps), the
+    positives (and negatives) a category needs to be fitted, bootstrap replicates, the
+    period the shipped model never saw, and whether the categories the config self-trains
+    do so (on archive titles first seen before the period)."""
+
+    periods: tuple[tuple[str, str, str], ...] = PERIODS
+    choose_on: tuple[str, ...] = CHOOSE_ON
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    min_positives: int = 10
+    n_boot: int = 200
+    shipped_period: str = "2024H2"
+    self_training: bool = False
+
+
+@dataclass
+class Period:
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    fit: pd.DataFrame  # labeled titles first seen before `start`
+    evaluate: pd.DataFrame  # uniform titles first seen in [start, end)
+
+
+@dataclass
+class BacktestResult:
+    table: pd.DataFrame
+    periods: list[dict]
+    choice: dict
+    spec: BacktestSpec
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "version": BACKTEST_VERSION,
+            "spec": asdict(self.spec),
+            "targets": TARGETS,
+            "periods": self.periods,
+            "choice": self.choice,
+            "table": [{k: _plain(v) for k, v in rec.items()} for rec in self.table.to_dict("records")],
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+        }
+
+
+def _plain(v):
+    """JSON-safe: NaN → None, numpy scalars → Python."""
+    if isinstance(v, (np.floating, float)):
+        return None if math.isnan(v) else round(float(v), 6)
+    if isinstance(v, (np.integer, np.bool_)):
+        return v.item()
+    return v
+
+
+def load_labeled_titles(data_dir: Path, taxonomy: Taxonomy) -> pd.DataFrame:
+    """train.csv and dev.csv of the labeled trending set: text, first_seen, sample, split
+    and one 0/1 column per taxonomy category (every category is known for every row)."""
+    frames = []
+    for split in ("train", "dev"):
+        path = Path(data_dir) / LABELED_FOLDER / f"{split}.csv"
+        if not path.is_file():
+            raise DataError("labeled trending titles not found", file=str(path))
+        raw = pd.read_csv(path, keep_default_na=False, encoding="utf-8-sig", dtype=str)
+        missing = [c for c in ("text", "first_seen", "sample", "labels") if c not in raw.columns]
+        if missing:
+            raise DataError(f"missing columns {missing}", file=str(path))
+        frames.append(raw.assign(split=split))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["text"] = rows["text"].str.strip()
+    rows["first_seen"] = pd.to_datetime(rows["first_seen"], errors="coerce")
+    if rows["first_seen"].isna().any():
+        raise DataError("rows without a valid first_seen date", file=str(Path(data_dir) / LABELED_FOLDER))
+    sets = rows["labels"].map(lambda s: {k.strip() for k in s.split(";") if k.strip()})
+    unknown = sorted(set().union(*sets) - set(taxonomy.keys))
+    if unknown:
+        raise DataError(f"labels {unknown} are not taxonomy categories", file=str(Path(data_dir) / LABELED_FOLDER))
+    for key in taxonomy.keys:
+        rows[key] = sets.map(lambda s, key=key: int(key in s)).astype(np.int8)
+    return rows.sort_values(["first_seen", "text"], kind="stable").reset_index(drop=True)
+
+
+def split_period(labeled: pd.DataFrame, name: str, start: str, end: str) -> Period:
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    seen = labeled["first_seen"]
+    fit = labeled[seen < s].reset_index(drop=True)
+    evaluate = labeled[(seen >= s) & (seen < e) & (labeled["sample"] == "uniform")].reset_index(drop=True)
+    return Period(name, s, e, fit, evaluate)
+
+
+def fit_period_model(
+    period: Period, taxonomy: Taxonomy, spec: BacktestSpec, pool: list[str] | None = None, seed: int = 0
+) -> MultiCategoryClassifier | None:
+    """The default config's classifier fitted on the period's earlier titles (as kind
+    title), for the categories with enough positives and negatives there; None if none.
+    `pool`: unlabeled titles for the config's self-training (None: no self-training)."""
+    from qinglang.training.config import load_config
+    from qinglang.training.train import build_classifier
+
+    fit = period.fit
+    keys = [k for k in taxonomy.keys if min(int(fit[k].sum()), int(len(fit) - fit[k].sum())) >= spec.min_positives]
+    if not keys:
+        return None
+    classifier = build_classifier(load_config(), taxonomy, unlabeled=pool)
+    params = classifier.get_params()["category_params"] or {}
+    classifier.set_params(
+        categories=keys,
+        category_params={k: v for k, v in params.items() if k in keys},
+        min_positives=spec.min_positives,
+        random_state=seed,
+    )
+    kinds = np.full(len(fit), TITLE, dtype=object)
+    return classifier.fit(fit["text"].tolist(), fit[keys].to_numpy(dtype=float), unlabeled=pool, kinds=kinds)
+
+
+def archive_pool(archive_titles: pd.DataFrame, labeled: pd.DataFrame, before: pd.Timestamp) -> list[str]:
+    """Archive titles first seen before `before`, minus every labeled title (as training's
+    data.unlabeled_archive reads them)."""
+    seen = pd.to_datetime(archive_titles["first_seen"])
+    keep = (seen < before) & ~archive_titles["title"].isin(set(labeled["text"]))
+    return archive_titles.loc[keep, "title"].tolist()
+
+
+def period_records(period: Period, fitted: tuple[MultiCategoryClassifier, str, int], taxonomy: Taxonomy, spec) -> list:
+    """One record per (trained category, estimator): the estimate of the period's uniform
+    rows by `classifier` (labelled `model` and `seed` in the table) against their labeled
+    share."""
+    classifier, model, seed = fitted
+    rows = period.evaluate
+    proba = classifier.predict_proba(rows["text"].tolist(), TITLE)
+    fits = model_fits(classifier)
+    one_group = RowGroups(np.zeros(len(rows), dtype=int), 1)
+    records = []
+    for j, key in enumerate(classifier.categories_):
+        if not classifier.trained_[j]:
+            continue
+        part = fits.subset([j])
+        for name in ESTIMATORS:
+            used = estimator_plan(name, part)[0]
+            est = estimate_shares(used, part, proba[:, [j]], one_group, Bootstrap(spec.n_boot, seed)).estimate
+            shares = (est.share[0, 0], est.low[0, 0], est.high[0, 0])
+            records.append(_record(period, key, taxonomy, (model, name, used), shares) | {"seed": seed})
+    return records
+
+
+def _record(period: Period, key: str, taxonomy: Taxonomy, how: tuple[str, str, str], shares: tuple) -> dict:
+    model, name, used = how
+    labels = period.evaluate[key].to_numpy()
+    labeled = float(labels.mean()) if len(labels) else math.nan
+    low, high = _wilson(int(labels.sum()), len(labels))
+    group = taxonomy[key].group
+    error = abs(shares[0] - labeled)
+    return {
+        "period": period.name,
+        "category": key,
+        "group": group,
+        "model": model,
+        "estimator": name,
+        "used": used,
+        "estimate": shares[0],
+        "estimate_low": shares[1],
+        "estimate_high": shares[2],
+        "labeled": labeled,
+        "labeled_low": low,
+        "labeled_high": high,
+        "labeled_positives": int(labels.sum()),
+        "rows": len(labels),
+        "abs_error": error,
+        "within_target": bool(error <= TARGETS.get(group, TARGETS["low-value"]) + 1e-12)
+        if np.isfinite(error)
+        else None,
+    }
+
+
+def _wilson(positives: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson 95% interval of a binomial share: how far the labeled share of a sample of
+    this size can lie from the period's true share."""
+    if n == 0:
+        return math.nan, math.nan
+    p = positives / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def run_backtest(
+    labeled: pd.DataFrame,
+    taxonomy: Taxonomy,
+    spec: BacktestSpec,
+    shipped: ModelBundle | None = None,
+    archive_titles: pd.DataFrame | None = None,
+) -> BacktestResult:
+    """The backtest table of every period and seed (and the shipped model's dev-period
+    rows), and the estimator it chooses. `archive_titles` (title, first_seen) are needed
+    with `spec.self_training`."""
+    if spec.self_training and archive_titles is None:
+        raise ValueError("self_training needs the archive titles")
+    if shipped is not None:
+        check_unseen_dev(shipped)
+    records, periods, seconds = [], [], {}
+    for name, start, end in spec.periods:
+        period = split_period(labeled, name, start, end)
+        started = time.perf_counter()
+        pool = archive_pool(archive_titles, labeled, period.start) if spec.self_training else None
+        trained = []
+        for seed in spec.seeds:
+            classifier = fit_period_model(period, taxonomy, spec, pool, seed)
+            if classifier is not None:
+                trained = [k for k, t in zip(classifier.categories_, classifier.trained_, strict=True) if t]
+                records += period_records(period, (classifier, "period", seed), taxonomy, spec)
+        seconds[f"fit {name}"] = time.perf_counter() - started
+        if shipped is not None and name == spec.shipped_period:
+            records += period_records(period, (shipped.classifier, "shipped", spec.seeds[0]), taxonomy, spec)
+        records += _unmodelled(period, taxonomy, {r["category"] for r in records if r["period"] == name})
+        periods.append(_period_info(period, trained, taxonomy))
+    table = pd.DataFrame.from_records(records).reindex(columns=TABLE_COLUMNS)
+    return BacktestResult(table, periods, choose_estimator(table, spec.choose_on), spec, seconds)
+
+
+def _unmodelled(period: Period, taxonomy: Taxonomy, covered: set[str]) -> list[dict]:
+    """A row (no estimate) for every category no model estimated in the period, so its
+    labeled share is still shown."""
+    nan = (math.nan, math.nan, math.nan)
+    return [_record(period, k, taxonomy, ("none", "", ""), nan) for k in taxonomy.keys if k not in covered]
+
+
+def _period_info(period: Period, trained: list[str], taxonomy: Taxonomy) -> dict:
+    return {
+        "name": period.name,
+        "start": str(period.start.date()),
+        "end": str(period.end.date()),
+        "fit_titles": len(period.fit),
+        "fit_positives": {k: int(period.fit[k].sum()) for k in taxonomy.keys if period.fit[k].sum()},
+        "uniform_titles": len(period.evaluate),
+        "trained": trained,
+    }
+
+
+def choose_estimator(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
+    """The estimator with the smallest worst abs error over periods × `categories` (period
+    models only), averaged over seeds; then the smallest mean error; then ESTIMATORS
+    order. An estimator missing any (seed, period, category) cannot be chosen."""
+    rows = table[(table["model"] == "period") & table["category"].isin(categories)]
+    cells = rows[["seed", "period", "category"]].drop_duplicates()
+    worst, mean, by_seed = {}, {}, {}
+    for name in ESTIMATORS:
+        errors = rows[rows["estimator"] == name]
+        complete = len(errors) == len(cells) and len(cells) > 0 and errors["abs_error"].notna().all()
+        per_seed = errors.groupby("seed")["abs_error"].max()
+        worst[name] = float(per_seed.mean()) if complete else math.inf
+        mean[name] = float(errors["abs_error"].mean()) if complete else math.inf
+        by_seed[name] = [None if pd.isna(v) else round(float(v), 6) for v in per_seed] if complete else None
+    best = min(ESTIMATORS, key=lambda n: (worst[n], mean[n], ESTIMATORS.index(n)))
+    if not math.isfinite(worst[best]):
+        raise ValueError(f"no estimator has a backtest error for every period of {', '.join(categories)}")
+    return {
+        "estimator": best,
+        "rule": f"smallest worst-period abs error over {', '.join(categories)} (period models), averaged over "
+        f"{len(cells['seed'].unique())} seeds; then smallest mean error",
+        "categories": list(categories),
+        "worst_abs_error": _rounded(worst),
+        "mean_abs_error": _rounded(mean),
+        "worst_abs_error_by_seed": by_seed,
+    }
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float | None]:
+    return {n: (None if math.isinf(v) else round(v, 6)) for n, v in values.items()}
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (period, category, model, estimator): the estimate's mean over seeds,
+    the mean and largest abs error, and in how many seeds the target was met."""
+    rows = table[table["model"] != "none"]
+    keys = ["period", "category", "group", "model", "estimator"]
+    out = rows.groupby(keys, sort=False).agg(
+        estimate=("estimate", "mean"),
+        used=("used", "first"),
+        labeled=("labeled", "first"),
+        labeled_low=("labeled_low", "first"),
+        labeled_high=("labeled_high", "first"),
+        labeled_positives=("labeled_positives", "first"),
+        rows=("rows", "first"),
+        abs_error=("abs_error", "mean"),
+        max_abs_error=("abs_error", "max"),
+        seeds=("abs_error", "size"),
+        seeds_within=("within_target", lambda w: int(sum(bool(x) for x in w if x is not None and x == x))),
+    )
+    return out.reset_index()
+
+
+def write_backtest(result: BacktestResult, path: Path, extra: dict | None = None) -> Path:
+    """The backtest as JSON (with `extra` keys, e.g. the machine it ran on)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {**result.to_json(), **(extra or {})}
+    path.write_text(json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False), "utf-8")
+    return path
+
+
+def load_backtest(path: Path) -> dict:
+    """A backtest file written by `write_backtest`, checked enough to print and use."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the backtest file: {exc}", file=str(path)) from exc
+    ok = isinstance(body, dict) and body.get("version") == BACKTEST_VERSION and isinstance(body.get("table"), list)
+    if not ok or (body.get("choice") or {}).get("estimator") not in ESTIMATORS:
+        raise DataError(
+            f"not a share backtest file (version {BACKTEST_VERSION}, with a table and a chosen estimator)",
+            file=str(path),
+        )
+    body["path"] = str(path)
+    return body
+
+
+def check_unseen_dev(bundle: ModelBundle) -> None:
+    """Checks against the dev split need a model that never saw it; say so before any work."""
+    fitted_on = set((bundle.metadata.get("data_config") or {}).get("fit_splits", []))
+    if "dev" in fitted_on:
+        raise DataError(
+            "this model was fitted on the dev split, so checking it against the dev split's labels would not be honest "
+            "(audit without --data-dir; backtest without --model)"
+        )
