@@ -32,20 +32,24 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 MODEL ?= runs/latest/bundle
+# The model of the same run fitted before dev was: the one to check against dev labels.
+SELECTION_MODEL ?= runs/latest/selection_bundle
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_inprocess.py --model $(MODEL) --json runs/bench-inprocess.json
 	$(VENV)/bin/python benchmarks/bench_http.py --model $(MODEL) --json runs/bench-http.json
 	$(VENV)/bin/python benchmarks/bench_batch.py --model $(MODEL) --json runs/bench-batch.json
 	$(VENV)/bin/python benchmarks/bench_robustness.py --model $(MODEL) --json runs/bench-robustness.json
 	$(VENV)/bin/python benchmarks/bench_rerank.py --model $(MODEL) --json runs/bench-rerank.json
-	$(VENV)/bin/python benchmarks/bench_audit.py --model $(MODEL) --out runs/audit --json runs/bench-audit.json
+	$(VENV)/bin/python benchmarks/bench_audit.py --model $(SELECTION_MODEL) --out runs/audit --json runs/bench-audit.json
+	$(VENV)/bin/python benchmarks/title_judgments.py --model $(SELECTION_MODEL) --json runs/title-judgments.json
 
-# Evaluation reports of the registered candidate on the COLD test split and the labeled
-# trending dev split, logged to MLflow (needs QINGLANG_DATA_DIR, after make train).
+# Evaluation reports, logged to MLflow (needs QINGLANG_DATA_DIR, after make train): the
+# registered candidate on the COLD test split, and on the labeled trending dev split the
+# model of the same run that was fitted before dev was (the candidate is refitted on it).
 REPORT_MODEL ?= models:/qinglang@candidate
 report: $(STAMP)
 	$(VENV)/bin/qinglang evaluate --model $(REPORT_MODEL) --source cold --split test --out runs/report-cold-test
-	$(VENV)/bin/qinglang evaluate --model $(REPORT_MODEL) --source weibo_trending_labeled --split dev --out runs/report-trending-dev
+	$(VENV)/bin/qinglang evaluate --model $(SELECTION_MODEL) --source weibo_trending_labeled --split dev --out runs/report-trending-dev
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db

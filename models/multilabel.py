@@ -494,6 +494,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        # Models pickled before a parameter existed get its default (get_params, repr, clone need it).
+        state = {"default_kind": DEFAULT_KIND, "category_kinds": None, **state}
         super().__setstate__(state)
         if hasattr(self, "vectorizer_"):
             self._compiled = compile_features(self.vectorizer_)

@@ -48,6 +48,8 @@ def test_spark_scores_equal_in_process_scores(trained, cli, texts):
         "body",
         "--profile",
         "review",
+        "--kind",
+        "comment",
     )
     proc = subprocess.run(argv, env=env_with(uri), cwd=work, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -55,7 +57,8 @@ def test_spark_scores_equal_in_process_scores(trained, cli, texts):
     frame = pd.read_parquet(out).sort_values("post_id").reset_index(drop=True)
     assert frame["post_id"].tolist() == list(np.arange(len(texts)) * 7)  # every row, once
     assert frame["body"].tolist() == texts and set(frame["lang"]) == {"zh"}  # input columns kept
-    local = result.bundle.score_frame(texts, "review")
+    local = result.bundle.score_frame(texts, "review", kind="comment")
+    assert frame["score_celebrity_hype"].isna().all()  # the kind travels to the executors: no hype on comments
     for key in result.bundle.categories:
         np.testing.assert_allclose(
             frame[f"score_{key}"].astype(float), local[f"score_{key}"], rtol=1e-9, atol=1e-12, equal_nan=True

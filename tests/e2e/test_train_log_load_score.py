@@ -127,6 +127,37 @@ def test_score_command_adds_score_and_flag_columns(trained, cli, suffix):
     assert frame.loc[0, "score_online_violence"] > frame.loc[1, "score_online_violence"]
 
 
+def test_score_command_scores_texts_as_the_kind_given(trained, cli):
+    result, uri, work = trained
+    src = work / "kinds.csv"
+    texts = ["你这个傻逼", "某顶流明星机场私服曝光"]
+    pd.DataFrame({"text": texts}).to_csv(src, index=False)
+    out = work / "kinds_out.csv"
+    proc = subprocess.run(
+        cli(
+            "score",
+            "--model",
+            "models:/qinglang@candidate",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--kind",
+            "comment",
+        ),
+        env=env_with(uri),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    frame = pd.read_csv(out)
+    assert frame["score_celebrity_hype"].isna().all()  # hype does not apply to comments
+    expected = result.bundle.score_frame(texts, kind="comment")
+    np.testing.assert_allclose(frame["score_online_violence"], expected["score_online_violence"], rtol=1e-6)
+
+
 def test_score_command_errors_are_clear_and_leave_no_output(trained, cli):
     _, uri, work = trained
     src = work / "no_text.csv"
