@@ -34,7 +34,9 @@ EXACT = {
 
 
 def score_and_flag(bundle, texts):
-    frame = bundle.score_frame(texts)
+    frame = bundle.score_frame(
+        texts, kind="comment"
+    )  # insults are judged as comments: titles get no online_violence flags
     return frame[f"score_{KEY}"].tolist(), frame[f"flag_{KEY}"].tolist()
 
 
@@ -127,7 +129,7 @@ def test_deobfuscation_is_what_buys_the_invariance(bundle):
     off._compiled = compile_features(off.vectorizer_)
     plain, spaced = "你就是个傻逼吧", "你 就 是 个 傻 逼 吧"
     j = bundle.categories.index(KEY)
-    on_scores = bundle.classifier.predict_proba([plain, spaced])[:, j]
-    off_scores = off.predict_proba([plain, spaced])[:, j]
+    on_scores = bundle.classifier.predict_proba([plain, spaced], "comment")[:, j]
+    off_scores = off.predict_proba([plain, spaced], "comment")[:, j]
     assert on_scores[1] == pytest.approx(on_scores[0], abs=1e-6)
     assert off_scores[1] < on_scores[1]
