@@ -519,10 +519,15 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         not apply to the text's kind. `kind`: one kind for every text, or one per text
         (default: the model's default kind)."""
         z = self.decision_function(X)
-        codes = self._kind_codes(kind, len(z))
+        one = kind is None or isinstance(kind, str)  # one kind for every text: its (K,) row, no per-row gather
+        codes = self._kind_codes(kind, 1 if one else len(z))
         if codes is None:
             a, b = self.calibration_[:, 0], self.calibration_[:, 1]
             proba = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        elif one:
+            a, b = self.kind_calibration_[codes[0]].T
+            proba = 1.0 / (1.0 + np.exp(-(a * z + b)))
+            proba[:, ~self.kind_applies_[codes[0]]] = np.nan
         else:
             ab = self.kind_calibration_[codes]
             proba = 1.0 / (1.0 + np.exp(-(ab[..., 0] * z + ab[..., 1])))
@@ -550,11 +555,12 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         """The flags of `proba` at the thresholds of `profile` for each row's kind. NaN
         (untrained, not applicable) compares False and +inf thresholds never flag."""
         self.profile_thresholds(profile)  # an unknown profile fails here
-        codes = self._kind_codes(kind, len(proba))
+        one = kind is None or isinstance(kind, str)
+        codes = self._kind_codes(kind, 1 if one else len(proba))
         if codes is None:
             return flags_at(proba, self.profile_thresholds(profile))
         name = self.default_profile_ if profile is None else profile
-        return flags_at(proba, self.kind_profiles_[name][codes])
+        return flags_at(proba, self.kind_profiles_[name][codes[0] if one else codes])
 
     @property
     def kinds_aware(self) -> bool:
