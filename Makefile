@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test lint format setup ui bench report clean
+.PHONY: train test lint format setup browser ui bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ setup: $(STAMP)
 train: $(STAMP)
 	$(VENV)/bin/qinglang train --out runs/latest $(ARGS)
 
-test: $(STAMP)
+# Debian's chromium for the labeling page's browser tests (installed when missing and root).
+browser:
+	@bash scripts/ensure-chromium.sh
+
+test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 # ruff: lint and format check (configured in pyproject.toml); `make format` rewrites.

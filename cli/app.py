@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from qinglang.cli.evaluate import compare, evaluate, promote
+from qinglang.cli.label import label_app
 from qinglang.cli.score import score
 from qinglang.cli.serve import serve
 from qinglang.cli.sources import sources
@@ -18,6 +19,7 @@ app = typer.Typer(
 
 for command in (train, score, evaluate, compare, promote, serve, audit, rerank, sources):
     app.command()(command)
+app.add_typer(label_app, name="label")
 
 if __name__ == "__main__":
     app()

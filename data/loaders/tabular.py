@@ -15,7 +15,9 @@ from qinglang.data.errors import DataError
 from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key
 from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, Taxonomy
 
-META_COLUMNS = ("id", "split", "source", "kind")
+# `labelers` and `adjudicated` are written by `qinglang label export` (how many people
+# labeled a row, whether a disagreement was settled); they are provenance, not labels.
+META_COLUMNS = ("id", "split", "source", "kind", "labelers", "adjudicated")
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
 

@@ -13,7 +13,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
-NOTEBOOKS = ["01_data_exploration.ipynb", "02_training_walkthrough.ipynb", "03_error_analysis.ipynb"]
+NOTEBOOKS = [
+    "01_data_exploration.ipynb",
+    "02_training_walkthrough.ipynb",
+    "03_error_analysis.ipynb",
+    "04_labeling_loop.ipynb",
+]
 CI_ROWS = "400"  # rows per source: the three notebooks then run in about 35 s on two cores
 CELL_TIMEOUT = 600  # seconds per cell
 

@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "serve": {"data", "features", "models", "trending", "serve"},
     "cli": {"data", "features", "models", "training", "batch", "trending", "labeling", "serve", "cli"},
 }
-SHORT_FUNCTIONS = ("training", "batch", "trending", "serve", "cli")
+SHORT_FUNCTIONS = ("training", "batch", "trending", "labeling", "serve", "cli")
 MAX_FUNCTION_LINES = 60
 
 
