@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from qinglang.data.errors import DataError
+from qinglang.data.files import as_umask_allows
 from qinglang.data.loaders.tabular import count_rows, iter_table, table_format
 from qinglang.models.bundle import ModelBundle
 
@@ -141,6 +142,7 @@ class _AtomicTableWriter:
     def commit(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
+        as_umask_allows(self.tmp)  # mkstemp made it 0600: the output gets what the umask allows
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:

@@ -13,13 +13,16 @@ other pipeline, and callers fall back to sklearn."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+# scipy's own CSR x dense kernel (what `csr_matrix @ dense` runs): the one-text path calls it
+# directly so that its arithmetic is the batch path's, without building a matrix object.
+from scipy.sparse._sparsetools import csr_matvecs
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -84,31 +87,21 @@ class CompiledFeatures:
                 found.append((b, cols, counts))
         return found
 
-    def _weigh(self, block: _Block, cols: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """One block's counts → its tf-idf weights (float64), l2-normalised when the block is."""
-        if block.binary:
-            weights = np.ones(len(counts))
-        elif block.sublinear_tf:
-            weights = 1.0 + np.log(counts)
-        else:
-            weights = counts.astype(np.float64)
-        weights *= self.idf[cols]
-        if block.l2:
-            norm = math.sqrt(weights @ weights)
-            if norm > 0:
-                weights /= norm
-        return weights
-
     def dot(self, text: str, coef: np.ndarray) -> np.ndarray:
         """The text's feature row times `coef` (features x K), without building a sparse
-        row: the cheapest path for one text."""
-        z = np.zeros(coef.shape[1], dtype=coef.dtype)
-        for b, cols, counts in self.counts(text):
-            idx = np.asarray(cols, dtype=np.intp)
-            z += self._weigh(self.blocks[b], idx, np.asarray(counts, dtype=np.float64)).astype(coef.dtype) @ coef[idx]
-        return z
+        matrix: the cheapest path for one text. Bit for bit a row of `rows(...)` times
+        `coef`: the same weighting code and scipy's own CSR kernel, so a text's score never
+        depends on the batch it came in."""
+        cols, counts, lengths, blocks, indptr = self._entries([text])
+        data = self._weights(counts, cols, lengths, blocks)
+        out = np.zeros(coef.shape[1], dtype=np.result_type(data.dtype, coef.dtype))
+        if data.size:
+            csr_matvecs(1, self.n_features, coef.shape[1], indptr, cols, data, np.ascontiguousarray(coef).ravel(), out)
+        return out
 
-    def rows(self, texts: list[str]) -> SparseRows:
+    def _entries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every text's known n-grams, in text order then block order: (feature columns,
+        counts, entries per (text, block) segment, each segment's block, CSR row pointer)."""
         indptr, indices, counts, seg_len, seg_block = [0], [], [], [], []
         for text in texts:
             for b, cols, found in self.counts(text):
@@ -117,10 +110,18 @@ class CompiledFeatures:
                 seg_len.append(len(cols))
                 seg_block.append(b)
             indptr.append(len(indices))
-        data = np.asarray(counts, dtype=np.float64)
-        cols = np.asarray(indices, dtype=np.int64)
-        lengths = np.asarray(seg_len, dtype=np.int64)
-        blocks = np.asarray(seg_block, dtype=np.int64)
+        return (
+            np.asarray(indices, dtype=np.int64),
+            np.asarray(counts, dtype=np.float64),
+            np.asarray(seg_len, dtype=np.int64),
+            np.asarray(seg_block, dtype=np.int64),
+            np.asarray(indptr, dtype=np.int64),
+        )
+
+    def _weights(self, data: np.ndarray, cols: np.ndarray, lengths: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """Counts → tf-idf weights (float32), each (text, block) segment l2-normalised where
+        its block is. Element-wise and per-segment only, so a segment's weights do not
+        depend on the other segments of the batch."""
         entry_block = np.repeat(blocks, lengths)
         for b, block in enumerate(self.blocks):
             mine = entry_block == b
@@ -135,7 +136,11 @@ class CompiledFeatures:
             l2 = np.array([blk.l2 for blk in self.blocks])[blocks]
             norms[~l2 | (norms == 0)] = 1.0
             data /= np.repeat(norms, lengths)
-        return SparseRows(np.asarray(indptr, dtype=np.int64), cols, data.astype(np.float32), self.n_features)
+        return data.astype(np.float32)
+
+    def rows(self, texts: list[str]) -> SparseRows:
+        cols, counts, lengths, blocks, indptr = self._entries(texts)
+        return SparseRows(indptr, cols, self._weights(counts, cols, lengths, blocks), self.n_features)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         return self.rows(texts).to_csr()

@@ -79,6 +79,13 @@ def normalize_text(
     return _SPACE.sub(" ", text).strip()
 
 
+def has_content(text: str) -> bool:
+    """Whether a text has anything to judge: a letter, a digit or a symbol (emoji
+    included). Spaces, invisible and control characters (U+200B, U+3000, NUL ...) and
+    punctuation alone are content-free: a model scores them as nothing, never flags them."""
+    return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
+
+
 def as_text_list(X: object) -> list[str]:
     """Accept a list, tuple, array or Series of strings. A DataFrame is refused: sklearn's
     vectorizers iterate over its column names and silently return one row."""

@@ -31,9 +31,31 @@ _instances: dict[tuple, jieba.Tokenizer] = {}
 
 
 def jieba_cache_dir() -> str:
-    """Where jieba keeps its dictionary cache: QINGLANG_JIEBA_CACHE_DIR, else the temp dir.
-    Set it on read-only or multi-user hosts."""
-    return os.environ.get("QINGLANG_JIEBA_CACHE_DIR") or tempfile.gettempdir()
+    """Where jieba keeps its dictionary cache: QINGLANG_JIEBA_CACHE_DIR, else a folder only
+    this user can write ($XDG_CACHE_HOME/qinglang, default ~/.cache/qinglang, mode 0700),
+    never the shared temp dir, where another user could plant a cache that jieba would load.
+    Where the home folder is not writable: a private temp folder (the cache is rebuilt, ~1 s)."""
+    configured = os.environ.get("QINGLANG_JIEBA_CACHE_DIR")
+    if configured:
+        return configured
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qinglang"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if base.stat().st_uid == os.getuid() and os.access(base, os.W_OK):
+            return str(base)
+    except OSError:
+        pass
+    return _private_temp_dir()
+
+
+def _private_temp_dir() -> str:
+    global _PRIVATE_TMP
+    if _PRIVATE_TMP is None:
+        _PRIVATE_TMP = tempfile.mkdtemp(prefix="qinglang-jieba-")  # mode 0700
+    return _PRIVATE_TMP
+
+
+_PRIVATE_TMP: str | None = None
 
 
 def read_user_dict(path: str | Path) -> tuple[tuple[str, int | None, str | None], ...]:

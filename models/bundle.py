@@ -3,11 +3,19 @@ run's metadata, saved as one file so names, groups and thresholds cannot drift a
 
 Saved as a gzip-compressed pickle (protocol 5) rather than with joblib: joblib's loader is
 the pure-Python unpickler, whose garbage adds about 60 MB to a server's resident memory
-for this model; the C unpickler does not. Like any pickle, load only models you trust."""
+for this model; the C unpickler does not.
+
+Like any pickle, loading a model runs code: load only models you trust. Before unpickling,
+`load` checks the file's SHA-256 against the digest recorded when it was written (the
+`.sha256` file beside it, or the digest the MLflow model recorded at training) and, when
+the environment sets QINGLANG_MODEL_SHA256, against that pinned digest: a file changed
+since training, or any model other than the pinned one, is refused before any of it runs."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +29,43 @@ from qinglang.features.normalize import as_text_list
 from qinglang.models.multilabel import MultiCategoryClassifier
 
 BUNDLE_FILE = "qinglang-model.pkl.gz"
+CHECKSUM_SUFFIX = ".sha256"  # beside the bundle: "<hex digest>  qinglang-model.pkl.gz", as sha256sum writes
+PIN_ENV = "QINGLANG_MODEL_SHA256"
+
+
+class ModelIntegrityError(ValueError):
+    """The model file is not the one that was recorded or pinned: refused before unpickling."""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recorded_digest(path: Path) -> str | None:
+    sidecar = path.with_name(path.name + CHECKSUM_SUFFIX)
+    if not sidecar.is_file():
+        return None
+    return sidecar.read_text("utf-8").split()[0].strip().lower()
+
+
+def verify_file(path: Path, expected_sha256: str | None = None) -> str:
+    """The file's digest, after checking it against the recorded and pinned digests."""
+    actual = file_sha256(path)
+    checks = (
+        ("recorded when the model was trained", expected_sha256 or _recorded_digest(path)),
+        (f"pinned by {PIN_ENV}", os.environ.get(PIN_ENV)),
+    )
+    for what, wanted in checks:
+        if wanted and wanted.strip().lower() != actual:
+            raise ModelIntegrityError(
+                f"{path}: SHA-256 {actual} differs from the digest {what} ({wanted.strip()}); "
+                "refusing to unpickle a model file that is not the expected one"
+            )
+    return actual
 
 
 @dataclass
@@ -78,17 +123,21 @@ class ModelBundle:
         return self
 
     def save(self, directory: str | Path) -> Path:
+        """The bundle file, and its SHA-256 beside it (`<file>.sha256`)."""
         path = Path(directory) / BUNDLE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         with gzip.open(path, "wb", compresslevel=6) as fh:
             pickle.dump(self, fh, protocol=5)
+        path.with_name(path.name + CHECKSUM_SUFFIX).write_text(f"{file_sha256(path)}  {path.name}\n", "utf-8")
         return path
 
     @staticmethod
-    def load(path: str | Path) -> ModelBundle:
+    def load(path: str | Path, expected_sha256: str | None = None) -> ModelBundle:
+        """Verify the file (see the module docstring), then unpickle it."""
         path = Path(path)
         if path.is_dir():
             path = path / BUNDLE_FILE
+        verify_file(path, expected_sha256)
         with gzip.open(path, "rb") as fh:
             bundle = pickle.load(fh)
         if not isinstance(bundle, ModelBundle):

@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, check_kind
 from qinglang.features.compiled import compile_features
-from qinglang.features.normalize import as_text_list
+from qinglang.features.normalize import as_text_list, has_content
 from qinglang.models.kinds import KindFit, fit_kinds
 from qinglang.models.thresholds import DEFAULT_PROFILE, ProfileSet, ThresholdRule, flags_at, operating_point
 
@@ -517,8 +517,11 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X, kind=None) -> np.ndarray:
         """(n, K) calibrated probabilities; NaN for categories that were not trained or do
         not apply to the text's kind. `kind`: one kind for every text, or one per text
-        (default: the model's default kind)."""
-        z = self.decision_function(X)
+        (default: the model's default kind). A content-free text (`has_content`: only
+        spaces, invisible characters or punctuation) gets NaN for every category: nothing
+        to judge, so never a flag."""
+        texts = as_text_list(X)
+        z = self.decision_function(texts)
         one = kind is None or isinstance(kind, str)  # one kind for every text: its (K,) row, no per-row gather
         codes = self._kind_codes(kind, 1 if one else len(z))
         if codes is None:
@@ -533,6 +536,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             proba = 1.0 / (1.0 + np.exp(-(ab[..., 0] * z + ab[..., 1])))
             proba[~self.kind_applies_[codes]] = np.nan
         proba[:, ~self.trained_] = np.nan
+        empty = [i for i, text in enumerate(texts) if not has_content(text)]
+        if empty:
+            proba[empty] = np.nan
         return proba
 
     def predict(self, X, profile: str | None = None, kind=None) -> np.ndarray:

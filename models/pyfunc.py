@@ -12,11 +12,14 @@ import pandas as pd
 from qinglang.models.bundle import ModelBundle
 
 ARTIFACT_KEY = "bundle"
+CHECKSUM_KEY = "bundle_sha256"  # in the logged model's model_config: the bundle file's digest at training
 
 
 class QinglangPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY]).warm_up()
+        """The bundle, verified against the digest recorded at training (`model_config`)."""
+        expected = (getattr(context, "model_config", None) or {}).get(CHECKSUM_KEY)
+        self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY], expected_sha256=expected).warm_up()
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
         params = params or {}

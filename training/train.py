@@ -3,7 +3,6 @@ the report, and log everything to MLflow with the model registered under an alia
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -27,6 +26,7 @@ import qinglang.features
 import qinglang.models
 from qinglang.data.dataset import Dataset, FileSource, Sampling, build_dataset, sample_rows
 from qinglang.data.errors import DataError
+from qinglang.data.files import as_umask_allows
 from qinglang.data.loaders import ARCHIVE_FOLDER, load_trending_archive
 from qinglang.data.loaders.hot_history import hot_history_path, read_hot_history
 from qinglang.data.loaders.lexicons import read_lexicon
@@ -38,9 +38,9 @@ from qinglang.features.normalize import normalize_text
 from qinglang.features.phonetic import PhoneticMap
 from qinglang.features.tokenizer import JiebaTokenizer
 from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
-from qinglang.models.bundle import ModelBundle
+from qinglang.models.bundle import ModelBundle, file_sha256
 from qinglang.models.multilabel import MultiCategoryClassifier, WeakRows
-from qinglang.models.pyfunc import ARTIFACT_KEY, QinglangPyfunc
+from qinglang.models.pyfunc import ARTIFACT_KEY, CHECKSUM_KEY, QinglangPyfunc
 from qinglang.models.registry import configure_tracking
 from qinglang.models.streaming import StreamingClassifier
 from qinglang.training.baseline import char_baseline_comparison, keyword_baseline
@@ -361,14 +361,6 @@ def stream_chunks(config: TrainConfig, taxonomy, fit_rows: pd.DataFrame, streame
             streamed[f"stream:{spec.source or Path(spec.path).stem}"]["rows"] = n
 
     return chunks
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def stage_code(target: Path) -> Path:
@@ -699,6 +691,7 @@ def log_model(run: RunRecord, bundle: ModelBundle, bundle_path: Path, register: 
                 params={"profile": bundle.classifier.default_profile_, "kind": bundle.default_kind},
             ),
             input_example=example,
+            model_config={CHECKSUM_KEY: file_sha256(bundle_path)},  # verified before unpickling at load
             pip_requirements=runtime_requirements(),
             registered_model_name=run.config.mlflow.registered_model if register else None,
         )
@@ -713,6 +706,9 @@ def point_alias(run: RunRecord, info: ModelInfo, register: bool) -> str | None:
     client.set_registered_model_alias(name, run.config.mlflow.alias, version)
     client.set_model_version_tag(name, version, "data_mode", run.data.mode)
     client.set_model_version_tag(name, version, "git_commit", run.provenance["git_commit"])
+    digest = (info.flavors.get("python_function", {}).get("model_config") or {}).get(CHECKSUM_KEY)
+    if digest:
+        client.set_model_version_tag(name, version, CHECKSUM_KEY, digest)
     return version
 
 
@@ -722,6 +718,7 @@ def keep_outputs(run_dir: Path, out_dir: Path | None) -> Path:
         return run_dir
     shutil.copytree(run_dir, out_dir, dirs_exist_ok=True)
     shutil.rmtree(run_dir)
+    as_umask_allows(out_dir)  # copytree copied mkdtemp's private 0700: the output gets what the umask allows
     return Path(out_dir)
 
 

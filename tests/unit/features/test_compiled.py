@@ -134,3 +134,23 @@ def test_classifier_recompiles_after_unpickling_and_scores_as_sklearn(demo_bundl
 def test_pickling_does_not_strip_the_compiled_path_from_the_original(demo_bundle):
     pickle.dumps(demo_bundle.classifier)
     assert demo_bundle.classifier._compiled is not None
+
+
+def test_a_texts_score_does_not_depend_on_its_batch(demo_bundle):
+    """Issue 19: one text scored alone (the one-by-one path), in a small batch and in a
+    large one (the sparse-matrix path) gets the same numbers, bit for bit."""
+    clf = demo_bundle.classifier
+    texts = [
+        "某明星官宣恋情引发热议",
+        "今天北京下雪了",
+        "网友晒出天价包包炫富",
+        "你这个垃圾滚出去",
+        "为什么猫咪喜欢纸箱",
+    ]
+    filler = [f"第{i}条填充的普通标题新闻" for i in range(60)]
+    alone = np.vstack([clf.decision_function([t]) for t in texts])
+    small = clf.decision_function(texts)
+    large = clf.decision_function(filler[:30] + texts + filler[30:])[30:35]
+    assert np.array_equal(alone, small) and np.array_equal(alone, large)
+    proba_alone = np.vstack([clf.predict_proba([t]) for t in texts])
+    assert np.array_equal(proba_alone, clf.predict_proba(filler + texts)[-5:], equal_nan=True)

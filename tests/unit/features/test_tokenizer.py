@@ -45,3 +45,19 @@ def test_bad_user_dictionary_is_reported(tmp_path):
     bad.write_text("词 abc\n", "utf-8")
     with pytest.raises(DataError, match="row 1"):
         read_user_dict(bad)
+
+
+def test_jiebas_cache_is_private_by_default(tmp_path, monkeypatch):
+    """Issue 19: not the world-writable temp dir, where another user could plant a cache."""
+    import stat
+    import tempfile
+
+    from qinglang.features.tokenizer import jieba_cache_dir
+
+    monkeypatch.delenv("QINGLANG_JIEBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = jieba_cache_dir()
+    assert folder == str(tmp_path / "cache" / "qinglang") and folder != tempfile.gettempdir()
+    assert stat.S_IMODE((tmp_path / "cache" / "qinglang").stat().st_mode) == 0o700
+    monkeypatch.setenv("QINGLANG_JIEBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert jieba_cache_dir() == str(tmp_path / "mine")

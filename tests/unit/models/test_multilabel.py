@@ -332,3 +332,19 @@ def test_a_category_can_be_fitted_on_one_feature_block():
     assert clf.coef_[blocks["word"], 1].any()  # the other category keeps every feature
     with pytest.raises(ValueError, match="features must be all, word or char"):
         make_model(category_params={"online_violence": {"features": "pixels"}}).fit(texts, Y)
+
+
+@pytest.mark.parametrize("text", [" ", "\u3000", "\u200b", "\u0000", "\t\n", "？！…。", "\u200b\u3000 ，"])
+def test_content_free_texts_get_no_score_and_no_flag(demo_bundle, text):
+    """Issue 19: spaces, invisible or control characters and punctuation alone are nothing
+    to judge: NaN for every category at every operating point, never a flag."""
+    for profile in demo_bundle.profiles:
+        frame = demo_bundle.score_frame([text, "明星官宣恋情"], profile=profile)
+        assert frame.filter(like="score_").iloc[0].isna().all()
+        assert frame.filter(like="flag_").iloc[0].sum() == 0
+    assert demo_bundle.score_frame(["明星官宣恋情"])["score_celebrity_hype"].notna().all()
+
+
+@pytest.mark.parametrize("text", ["a", "1", "😡", "明"])
+def test_one_letter_digit_or_symbol_is_content(demo_bundle, text):
+    assert demo_bundle.score_frame([text])["score_celebrity_hype"].notna().all()
