@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from qinglang.data.errors import DataError
+from qinglang.data.loaders.rows import decode_bytes, json_error
 
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 
@@ -70,6 +71,16 @@ def day_files(
     return found
 
 
+def _day_records(path: Path) -> object:
+    """A day file's JSON; bytes that are not UTF-8 or broken JSON are a DataError with the
+    line (a byte or character offset says nothing to a person opening the file)."""
+    text = decode_bytes(path.read_bytes(), path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json_error(exc, path) from None
+
+
 def load_trending_archive(
     folder: str | Path, date_from: date | None = None, date_to: date | None = None, progress: bool = False
 ) -> Archive:
@@ -79,9 +90,9 @@ def load_trending_archive(
     files = day_files(folder, date_from, date_to, problems)
     for day, path in tqdm(files, disable=not progress, unit="days", desc="reading archive"):
         try:
-            records = json.loads(path.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: skipped, not valid JSON ({exc})")
+            records = _day_records(path)
+        except DataError as exc:
+            problems.append(f"{exc.file}, row {exc.row}: skipped, {exc.problem}")
             continue
         except OSError as exc:
             problems.append(f"{path}: skipped, cannot be read ({exc.strerror or exc})")

@@ -1,4 +1,10 @@
-"""The contract every corpus reader fulfils, and the registry that names them."""
+"""The contract every corpus reader fulfils, and the registry that names them.
+
+A reader returns every row it keeps and counts every row it drops, by reason. It never
+guesses about a damaged row: an unknown or missing native label, a line with too few or
+too many fields, an id given to two different texts or bytes its encoding cannot read
+stop the read with a DataError naming the file, the line and the value (loaders.rows
+reads native files that way), because a damaged row read anyway trains as a negative."""
 
 from __future__ import annotations
 

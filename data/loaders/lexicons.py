@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qinglang.data.errors import DataError
+from qinglang.data.loaders.rows import decode_file, json_error
 
 
 def _lines(text: str, path: Path) -> list[str]:
@@ -23,7 +24,7 @@ def _json_keys(text: str, path: Path) -> list[str]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON: {exc}", file=str(path)) from exc
+        raise json_error(exc, path) from None
     if not isinstance(raw, dict):
         raise DataError(f"expected a JSON object of term -> token ids, got {type(raw).__name__}", file=str(path))
     return list(raw)
@@ -76,9 +77,6 @@ def read_lexicon(name: str, files: Iterable[str], data_dir: str | Path) -> list[
         path = folder / file
         if not path.is_file():
             raise DataError(f"lexicon {name!r}: file not found", file=str(path))
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8: {exc}", file=str(path)) from exc
+        text = decode_file(path, "utf-8-sig")  # a bad byte: DataError with its line and the bytes
         terms.extend(source.parse(text, path))
     return unique_terms(terms)

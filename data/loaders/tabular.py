@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from qinglang.data.errors import DataError
+from qinglang.data.loaders.rows import check_decodes, check_delimited
 from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key
 from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, Taxonomy
 
@@ -42,9 +43,20 @@ def _csv_options(fmt: str) -> dict:
     )
 
 
+def _check_text_table(path: Path, fmt: str) -> None:
+    """Fail on a line cut short or too long, or on bytes that are not UTF-8, with the line
+    and the value: pandas pads a short CSV line with blanks (unknown labels, silently) and
+    reports a decoding error as a byte offset."""
+    if fmt in ("csv", "tsv"):
+        check_delimited(path, "\t" if fmt == "tsv" else ",")
+    elif fmt == "jsonl":
+        check_decodes(path)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read any supported table with every column as text, so label checks see the raw values."""
     path, fmt = _existing_table(path)
+    _check_text_table(path, fmt)
     try:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(path, **_csv_options(fmt))
@@ -61,6 +73,7 @@ def iter_table(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """`read_table` in chunks of at most `chunk_rows` rows, for files larger than memory.
     Chunks keep the file's row numbering in their index (0-based)."""
     path, fmt = _existing_table(path)
+    _check_text_table(path, fmt)
     try:
         if fmt in ("csv", "tsv"):
             chunks = pd.read_csv(path, **_csv_options(fmt), chunksize=chunk_rows)

@@ -109,8 +109,8 @@ def test_reader_strips_dedupes_and_keeps_order(lexicon_dir):
 @pytest.mark.parametrize(
     "name, file, content, message",
     [
-        ("sensitive_lexicon", "bad.txt", "色情".encode("gb18030"), "bad.txt: not UTF-8"),
-        ("toxicn_insults", "bad.json", b'{"a": [1,', "bad.json: not valid JSON"),
+        ("sensitive_lexicon", "bad.txt", "色情".encode("gb18030"), "bad.txt, row 1: not valid UTF-8"),
+        ("toxicn_insults", "bad.json", b'{"a": [1,', "bad.json, row 1: not valid JSON"),
         ("toxicn_insults", "bad.json", b'["a", "b"]', "bad.json: expected a JSON object"),
         ("sensitive_lexicon", "absent.txt", None, "absent.txt: lexicon 'sensitive_lexicon': file not found"),
         ("toxicn_insults", "../general.json", None, "expected a file name inside"),
@@ -132,7 +132,7 @@ def test_missing_lexicon_folder_is_a_data_error(tmp_path):
 def test_malformed_file_fails_the_baseline_build(lexicon_dir):
     (lexicon_dir / INSULTS / "general.json").write_text("{oops", "utf-8")
     tax = taxonomy_with({"online_violence": {"toxicn_insults": ["general.json"]}})
-    with pytest.raises(DataError, match="general.json: not valid JSON"):
+    with pytest.raises(DataError, match="general.json, row 1: not valid JSON"):
         KeywordBaseline.from_taxonomy(tax, lexicon_dir)
 
 
