@@ -102,7 +102,8 @@ def score_parquet(request: SparkScoreRequest, spark=None) -> SparkScoreSummary:
 
     started = time.perf_counter()
     _refuse_bundle_folder(request.model_uri)
-    configure_tracking()
+    if request.model_uri.startswith(("models:", "runs:")):
+        configure_tracking()  # a registry or run URI needs the store; a model folder does not
     spark = spark or spark_session(request.master)
     frame = spark.read.parquet(str(request.input_path))
     rows = _checked_row_count(frame, request.text_column, str(request.input_path))

@@ -32,7 +32,7 @@ def score(
     engine: str = typer.Option(
         "local",
         "--engine",
-        help="local: forked processes on this machine; spark: a Spark job over Parquet (needs qinglang[spark]).",
+        help="local: forked processes on this machine; spark: a Spark job over Parquet (needs qinglang\\[spark]: pip install 'qinglang\\[spark]').",
     ),
     spark_master: str | None = typer.Option(
         None,

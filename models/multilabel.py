@@ -12,6 +12,8 @@ taxonomy, so a served model cannot disagree with the taxonomy it was trained on.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -31,6 +33,7 @@ from qinglang.features.normalize import as_text_list, has_content
 from qinglang.models.kinds import KindFit, fit_kinds
 from qinglang.models.thresholds import DEFAULT_PROFILE, ProfileSet, ThresholdRule, flags_at, operating_point
 
+log = logging.getLogger("qinglang.models")
 _ONE_BY_ONE_MAX_ROWS = 8  # up to this many texts, per-text products beat building a CSR matrix
 
 
@@ -294,7 +297,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         params = self._params_per_category()
         self.categories_ = list(self.categories)
         self.vectorizer_ = clone(self.vectorizer)
+        started = time.perf_counter()
         features = self.vectorizer_.fit_transform(texts).tocsr()
+        log.info("  features: %d texts -> %d columns (%.0f s)", *features.shape, time.perf_counter() - started)
         blocks = self._feature_blocks(features.shape[1])
         missing = sorted({p["features"] for p in params.values()} - set(blocks))
         if missing:
@@ -321,13 +326,31 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             jobs.append((j, features[known], y, job))
         # max_nbytes=None: workers get writable copies; liblinear converts index arrays in
         # place, which fails on joblib's read-only memory maps.
-        results = Parallel(n_jobs=self.n_jobs, max_nbytes=None)(delayed(_fit_one)(Xk, y, job) for _, Xk, y, job in jobs)
+        results = self._fit_jobs(jobs)
         self._store_coefficients(features.shape[1], jobs, results)
         self._store_fits(
             profiles.rules, fits, {job.key: r[2:5] for (_, _, _, job), r in zip(jobs, results, strict=True)}
         )
         self._compiled = compile_features(self.vectorizer_)
         return self
+
+    def _fit_jobs(self, jobs: list) -> list:
+        """Fit every category, saying which is done as each finishes (in order)."""
+        started, results = time.perf_counter(), []
+        fitted = Parallel(n_jobs=self.n_jobs, max_nbytes=None, return_as="generator")(
+            delayed(_fit_one)(Xk, y, job) for _, Xk, y, job in jobs
+        )
+        for n, ((_, Xk, _, job), result) in enumerate(zip(jobs, fitted, strict=True), start=1):
+            results.append(result)
+            log.info(
+                "  %s fitted on %d rows (%d/%d, %.0f s)",
+                job.key,
+                Xk.shape[0],
+                n,
+                len(jobs),
+                time.perf_counter() - started,
+            )
+        return results
 
     def _with_weak(self, texts, Y, kinds, weights, weak: WeakRows | None):
         """The labeled rows followed by the weak ones, and which rows are trusted (labeled)."""

@@ -43,15 +43,68 @@ class LoadedModel:
     info: ModelInfo
 
 
-def configure_tracking() -> str:
-    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working directory.
-    The registry follows the tracking store unless MLFLOW_REGISTRY_URI says otherwise
-    (resolved by MLflow itself: `mlflow.set_registry_uri` would pin it for the process)."""
+STORE_FILE = "mlflow.db"  # the embedded MLflow store's file name when MLFLOW_TRACKING_URI is not set
+
+
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def find_store(start: Path | None = None) -> Path | None:
+    """The nearest embedded store: `mlflow.db` in `start` (default: the working directory)
+    or a parent folder up to the project's root (the nearest folder with pyproject.toml or
+    .git), as git finds `.git`. Outside a project only `start` itself counts, so a stray
+    store in /tmp or a home folder is never picked up by accident."""
+    start = Path.cwd() if start is None else start
+    chain = [start, *start.parents]
+    root = next((i for i, folder in enumerate(chain) if any((folder / m).exists() for m in PROJECT_MARKERS)), 0)
+    for folder in chain[: root + 1]:
+        if (folder / STORE_FILE).is_file():
+            return folder / STORE_FILE
+    return None
+
+
+def tracking_uri(create: bool = False) -> str:
+    """MLFLOW_TRACKING_URI when set; else the nearest `mlflow.db` (`find_store`),
+    so commands find the same store from anywhere inside the project. Only a command that
+    writes runs (`create=True`: train, evaluate) makes a new `./mlflow.db`; a command that
+    only reads never creates a store, it fails and says where it looked."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    found = find_store()
+    if found is not None:
+        return f"sqlite:///{found}"
+    if create:
+        return f"sqlite:///{Path.cwd() / STORE_FILE}"
+    raise ModelLoadError(
+        f"no MLflow store: MLFLOW_TRACKING_URI is not set and there is no {STORE_FILE} in {Path.cwd()} or its "
+        "parent folders up to the project root. Run from the project folder that `qinglang train` used, or set "
+        "MLFLOW_TRACKING_URI (e.g. sqlite:////path/to/mlflow.db); `qinglang train` prints its store"
+    )
+
+
+def configure_tracking(create: bool = False) -> str:
+    """Point MLflow at `tracking_uri(create)` and return it. The registry follows the
+    tracking store unless MLFLOW_REGISTRY_URI says otherwise (resolved by MLflow itself)."""
     import mlflow  # imported here: a server loading a local model need not pay for mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    uri = tracking_uri(create)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def use_experiment(name: str) -> None:
+    """Make `name` the active MLflow experiment, creating it if needed. With an embedded
+    SQLite store a new experiment keeps its artifacts in `mlruns/` beside the database, not
+    in whatever folder the command ran from, so the store is one self-contained folder."""
+    import mlflow
+
+    if mlflow.get_experiment_by_name(name) is None:
+        uri, location = mlflow.get_tracking_uri(), None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
 
 
 def load_model(model: str) -> LoadedModel:
@@ -106,12 +159,42 @@ def _registry_version(match: re.Match) -> str:
 
 
 def _from_mlflow(uri: str) -> ModelBundle:
-    import mlflow.pyfunc
+    """The bundle of an MLflow model (URI or local folder). A qinglang model's bundle file
+    is read straight from the model's artifacts, verified against the digest the model
+    recorded at training: MLflow's own pickle of the wrapper (python_model.pkl) is never
+    unpickled, and loading skips about 2 s of pyfunc set-up. Anything else goes through
+    `mlflow.pyfunc.load_model` and must unwrap to a qinglang model."""
+    import mlflow.artifacts
 
     from qinglang.models.bundle import ModelBundle
 
-    wrapped = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    folder = Path(uri) if Path(uri).is_dir() else Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    bundle = _bundle_in_model_folder(folder)
+    if bundle is not None:
+        return bundle
+    import mlflow.pyfunc
+
+    wrapped = mlflow.pyfunc.load_model(str(folder)).unwrap_python_model()
     bundle = getattr(wrapped, "bundle", None)
     if not isinstance(bundle, ModelBundle):
         raise ModelLoadError(f"{uri} is an MLflow model but not a qinglang model")
     return bundle
+
+
+def _bundle_in_model_folder(folder: Path) -> ModelBundle | None:
+    """The verified, warmed-up bundle of a qinglang pyfunc folder; None for other models."""
+    import yaml
+
+    from qinglang.models.bundle import ModelBundle
+    from qinglang.models.pyfunc import ARTIFACT_KEY, CHECKSUM_KEY
+
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelLoadError(f"{folder}: no MLmodel file (not an MLflow model folder)")
+    flavor = (yaml.safe_load(mlmodel.read_text("utf-8")) or {}).get("flavors", {}).get("python_function", {})
+    entry = (flavor.get("artifacts") or {}).get(ARTIFACT_KEY) or {}
+    path = folder / entry["path"] if entry.get("path") else None
+    if path is None or not path.is_file():
+        return None
+    expected = (flavor.get("config") or {}).get(CHECKSUM_KEY)
+    return ModelBundle.load(path, expected_sha256=expected).warm_up()

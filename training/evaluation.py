@@ -18,7 +18,7 @@ from qinglang.data.dataset import FileSource, Sampling, build_dataset, rows_sha2
 from qinglang.data.errors import DataError
 from qinglang.data.loaders.tabular import read_labeled_file
 from qinglang.models.bundle import ModelBundle
-from qinglang.models.registry import configure_tracking, load_bundle
+from qinglang.models.registry import configure_tracking, load_bundle, use_experiment
 from qinglang.training.baseline import keyword_baseline
 from qinglang.training.compare import ComparisonSettings, compare_scores
 from qinglang.training.metrics import metrics_for_mlflow, row_kinds
@@ -216,8 +216,8 @@ def _log_evaluation(bundle: ModelBundle, held_out: HeldOut, request: EvaluationR
     """The report as an MLflow evaluation run tied to the model; its run id."""
     import mlflow
 
-    configure_tracking()
-    mlflow.set_experiment(request.experiment)
+    configure_tracking(create=True)
+    use_experiment(request.experiment)
     tags = {
         "qinglang.kind": "evaluation",
         "evaluated_model": request.model_ref,

@@ -115,7 +115,13 @@ def evaluate_table(
     trained: np.ndarray,
     splits: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Metrics for every (split, source) and for each split pooled over sources (`all`)."""
+    """Metrics for every (split, source) and for each split pooled over sources (`all`).
+
+    A source is evaluated on the categories it labels: those known on at least
+    `MIN_LABELED_SHARE` of its rows in the split. A label a few of its rows carry because an
+    identical text in another corpus has it (merged duplicates) counts in the pooled `all`
+    rows only, instead of a one-row category dragging the source's `_macro` (COLD had an
+    `extreme_emotion n=1` row)."""
     results = []
     split_col, source_col = table["split"], table["source"]
     for split in splits or sorted(split_col.unique()):
@@ -125,13 +131,27 @@ def evaluate_table(
         if len(sources) > 1:
             scopes.append((ALL_SOURCES, in_split))
         for source, mask in scopes:
-            part = evaluate_slice(table.loc[mask], scores[mask], flags[mask], categories, trained)
+            rows = table.loc[mask] if source == ALL_SOURCES else _labeled_by_source(table.loc[mask], categories)
+            part = evaluate_slice(rows, scores[mask], flags[mask], categories, trained)
             if not part.empty:
                 part.insert(0, "source", source)
                 part.insert(0, "split", split)
                 results.append(part)
     columns = ["split", "source", "category", "status", *METRICS, "tp", "fp", "fn"]
     return pd.concat(results, ignore_index=True).reindex(columns=columns) if results else pd.DataFrame(columns=columns)
+
+
+MIN_LABELED_SHARE = 0.1
+
+
+def _labeled_by_source(rows: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
+    """`rows` with the categories known on fewer than MIN_LABELED_SHARE of them blanked."""
+    sparse = [k for k in categories if rows[k].notna().mean() < MIN_LABELED_SHARE]
+    if not sparse:
+        return rows
+    rows = rows.copy()
+    rows[sparse] = pd.NA
+    return rows
 
 
 def metrics_for_mlflow(results: pd.DataFrame) -> dict[str, float]:

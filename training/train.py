@@ -41,7 +41,7 @@ from qinglang.features.vectorizer import FeatureSettings, build_vectorizer
 from qinglang.models.bundle import ModelBundle, file_sha256
 from qinglang.models.multilabel import MultiCategoryClassifier, WeakRows
 from qinglang.models.pyfunc import ARTIFACT_KEY, CHECKSUM_KEY, QinglangPyfunc
-from qinglang.models.registry import configure_tracking
+from qinglang.models.registry import configure_tracking, use_experiment
 from qinglang.models.streaming import StreamingClassifier
 from qinglang.training.baseline import char_baseline_comparison, keyword_baseline
 from qinglang.training.config import TrainConfig
@@ -722,22 +722,50 @@ def keep_outputs(run_dir: Path, out_dir: Path | None) -> Path:
     return Path(out_dir)
 
 
+class _Stages:
+    """'[2/5] fitting ... (41 s so far)': a training run says where it is (it takes minutes)."""
+
+    NAMES = (
+        "reading the data",
+        "fitting the model evaluated on held-out rows",
+        "scoring the held-out rows",
+        "refitting for release on every labeled split",
+        "writing the report and logging to MLflow",
+    )
+
+    def __init__(self) -> None:
+        self.started, self.done = time.perf_counter(), 0
+
+    def next(self) -> None:
+        log.info("[%d/%d] %s (%.0f s so far)", self.done + 1, len(self.NAMES), self.NAMES[self.done], self.elapsed)
+        self.done += 1
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
 def train(
     config: TrainConfig, data_dir: Path | None, out_dir: Path | None = None, register: bool = True
 ) -> TrainResult:
-    started = time.perf_counter()
+    stages = _Stages()
+    stages.next()
     data = assemble_run(config, data_dir)
+    stages.next()
     fitted = fit_model(config, data_dir, data)
+    stages.next()
     held_out = score_held_out(data, fitted, data_dir)
+    stages.next()
     release = fit_release(config, data_dir, data)
+    stages.next()
 
     fingerprint = {**data.dataset.fingerprint(data.taxonomy.keys), **fitted.streamed}
     provenance = {**git_state(), **environment()}
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     run_dir = Path(tempfile.mkdtemp(prefix="qinglang-run-"))  # only this run's files get logged
 
-    configure_tracking()
-    mlflow.set_experiment(config.mlflow.experiment)
+    log.info("MLflow store: %s (set MLFLOW_TRACKING_URI to use another)", configure_tracking(create=True))
+    use_experiment(config.mlflow.experiment)
     with mlflow.start_run(tags={"data_mode": data.mode, **provenance}) as active:
         run = RunRecord(
             config, data_dir, data, fitted, active.info.run_id, trained_at, provenance, fingerprint, run_dir, release
@@ -750,7 +778,8 @@ def train(
         log_char_baseline(held_out.char_comparison)
         info = log_model(run, bundle, bundle_path, register)
         version = point_alias(run, info, register)
-        mlflow.log_metric("total_seconds", time.perf_counter() - started)
+        mlflow.log_metric("total_seconds", stages.elapsed)
+    log.info("done in %.0f s: run %s", stages.elapsed, run.run_id)
     return TrainResult(
         run.run_id, info.model_uri, version, evaluation.results, keep_outputs(run_dir, out_dir), bundle, data.dataset
     )

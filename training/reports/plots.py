@@ -4,6 +4,7 @@ which categories get flagged for which. One PNG each, small panels per category.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +30,12 @@ def panel_grid(n: int, width: float = 4.2, height: float = 3.4):
 
 
 def save_figure(fig, path: Path) -> Path:
+    """Save at 100 dpi; a figure title longer than the figure is wide is wrapped onto more
+    lines (a one-panel figure used to cut it off at both edges)."""
+    title = fig._suptitle  # matplotlib keeps the suptitle here; there is no public getter
+    if title is not None:
+        per_line = max(20, int(fig.get_figwidth() * 11))  # about 11 characters per inch at the default size
+        title.set_text(textwrap.fill(title.get_text(), per_line))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

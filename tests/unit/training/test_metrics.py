@@ -99,3 +99,23 @@ def test_macro_20pos_averages_only_categories_with_enough_positives():
     assert rows.loc["_macro_20pos", "average_precision"] == pytest.approx(rows.loc["x", "average_precision"])
     assert rows.loc["_macro", "average_precision"] == pytest.approx(rows.loc[["x", "y"], "average_precision"].mean())
     assert rows.loc["_macro_20pos", "support"] == 40
+
+
+def test_a_category_a_source_barely_labels_counts_only_in_the_pooled_rows():
+    """Issue 19: a COLD row that got an extreme_emotion label from an identical text in
+    another corpus made an `extreme_emotion n=1` row that dragged COLD's `_macro`."""
+    n = 40
+    table = pd.DataFrame(
+        {
+            "split": "test",
+            "source": ["cold"] * n + ["roles"] * n,
+            "x": pd.array([i % 2 for i in range(2 * n)], dtype="Int8"),
+            "y": pd.array([1] + [None] * (n - 1) + [i % 2 for i in range(n)], dtype="Int8"),
+        }
+    )
+    scores = np.tile([[0.2, 0.3], [0.8, 0.7]], (n, 1))
+    res = evaluate_table(table, scores, (scores >= 0.5).astype(int), ["x", "y"], np.array([True, True]))
+    cold = res[res["source"] == "cold"].set_index("category")
+    assert "y" not in cold.index and cold.at["_macro", "recall"] == 1.0
+    pooled = res[res["source"] == "all"].set_index("category")
+    assert pooled.at["y", "n"] == n + 1

@@ -68,3 +68,18 @@ def test_report_has_every_section_file_and_the_baseline(demo_bundle, held_out, t
     assert held_p == pytest.approx(
         ev.results.set_index(["source", "category"]).loc[("demo", "celebrity_hype"), "precision"]
     )
+
+
+def test_a_long_figure_title_is_wrapped_inside_a_one_panel_figure(tmp_path):
+    """Issue 19: a one-panel figure cut its title off at both edges."""
+    from qinglang.training.reports.plots import panel_grid, save_figure
+
+    fig, axes = panel_grid(1)
+    axes[0].plot([0, 1], [0, 1])
+    fig.suptitle("Precision-recall on test, per source (◆ = keyword filter), a title longer than one panel")
+    save_figure(fig, tmp_path / "one.png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = fig._suptitle.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    assert "\n" in fig._suptitle.get_text()
