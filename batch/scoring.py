@@ -173,6 +173,7 @@ class ScoreRequest:
     jobs: int | None = None
     chunk_rows: int = 5000
     progress: bool = True
+    encoding: str | None = None  # of a CSV/TSV/JSONL input (None: UTF-8); e.g. gb18030 for GBK files
 
 
 def score_file(bundle: ModelBundle, request: ScoreRequest) -> ScoreSummary:
@@ -181,7 +182,7 @@ def score_file(bundle: ModelBundle, request: ScoreRequest) -> ScoreSummary:
     global _worker_bundle
     _check_request(bundle, request)
     jobs = max(1, request.jobs or available_cores())
-    chunks = iter_table(request.input_path, request.chunk_rows)
+    chunks = iter_table(request.input_path, request.chunk_rows, request.encoding)
     prepared = _prepared(chunks, request.text_column, set(bundle.score_columns()), str(request.input_path))
     writer = _AtomicTableWriter(Path(request.output_path))
     bar = tqdm(

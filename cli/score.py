@@ -39,6 +39,9 @@ def score(
         "--spark-master",
         help="With --engine spark: e.g. local[2]; default: what spark-submit or the Spark config says, else local[*].",
     ),
+    encoding: str | None = typer.Option(
+        None, "--encoding", help="Text encoding of a CSV/TSV/JSONL input, e.g. gb18030 or gbk (default: UTF-8)."
+    ),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
     from qinglang.batch.scoring import ScoreRequest, score_file
@@ -52,12 +55,21 @@ def score(
         _score_with_spark(model, input, output, text_column, profile, kind, spark_master)
         return
     request = ScoreRequest(
-        input, output, text_column, profile, kind, jobs=jobs, chunk_rows=chunk_rows, progress=show_progress(progress)
+        input,
+        output,
+        text_column,
+        profile,
+        kind,
+        jobs=jobs,
+        chunk_rows=chunk_rows,
+        progress=show_progress(progress),
+        encoding=encoding,
     )
     try:
         summary = score_file(load_bundle(model), request)
     except (DataError, ModelLoadError, ValueError) as exc:
-        fail(str(exc))
+        hint = "; if the file is GBK or GB18030, add --encoding gb18030" if "not valid UTF-8" in str(exc) else ""
+        fail(f"{exc}{hint}")
     except OSError as exc:
         fail(f"cannot write {output}: {exc}")
     typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")

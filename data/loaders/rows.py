@@ -276,13 +276,14 @@ def check_decodes(path: Path, encoding: str = "utf-8") -> None:
                 raise _decode_error(raw, exc, codec, label, path, number) from None
 
 
-def check_delimited(path: Path, sep: str = ",") -> None:
-    """Stream a UTF-8 CSV/TSV (a BOM tolerated) and fail on the first record with fewer or
-    more fields than the header, or the first line that is not UTF-8, without keeping any
-    row: the check pandas does not make before it pads a short line with NaN."""
+def check_delimited(path: Path, sep: str = ",", encoding: str = "utf-8-sig") -> None:
+    """Stream a CSV/TSV (UTF-8 by default, a BOM tolerated) and fail on the first record
+    with fewer or more fields than the header, or the first line the encoding cannot read,
+    without keeping any row: the check pandas does not make before it pads a short line."""
     kind = "TSV" if sep == "\t" else "CSV"
+    _, label = _codec(encoding)
     with path.open("rb") as fh:
-        reader = csv.reader(io.TextIOWrapper(fh, encoding="utf-8-sig", newline=""), delimiter=sep)
+        reader = csv.reader(io.TextIOWrapper(fh, encoding=encoding, newline=""), delimiter=sep)
         try:
             header = next(reader, None)
             if header is None:
@@ -293,7 +294,7 @@ def check_delimited(path: Path, sep: str = ",") -> None:
                 if record and len(record) != len(header):
                     raise DataError(_field_count_problem(record, header, sep), file=str(path), row=start)
         except UnicodeDecodeError as exc:
-            check_decodes(path)  # names the line and the bytes
-            raise DataError(f"not valid UTF-8: {exc.reason}", file=str(path)) from None
+            check_decodes(path, encoding)  # names the line and the bytes
+            raise DataError(f"not valid {label}: {exc.reason}", file=str(path)) from None
         except csv.Error as exc:
             raise DataError(f"not valid {kind}: {exc}", file=str(path), row=reader.line_num) from None

@@ -3,6 +3,7 @@ a text column, optional `split`, `source` and `id`, and one 0/1/blank column per
 
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,51 +37,67 @@ def _existing_table(path: str | Path) -> tuple[Path, str]:
     return path, table_format(path)
 
 
-def _csv_options(fmt: str) -> dict:
-    """Every column as text, empty cells as missing, a BOM tolerated."""
+def _csv_options(fmt: str, encoding: str | None = None) -> dict:
+    """Every column as text, empty cells as missing, a BOM tolerated (UTF-8, the default)."""
     return dict(
-        sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        sep="\t" if fmt == "tsv" else ",",
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        encoding=_encoding(encoding),
     )
 
 
-def _check_text_table(path: Path, fmt: str) -> None:
+def _encoding(encoding: str | None) -> str:
+    """A text encoding Python knows (None: UTF-8 with or without a BOM), else a DataError."""
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError(f"unknown text encoding {encoding!r} (e.g. utf-8, gb18030, gbk, big5)") from None
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+def _check_text_table(path: Path, fmt: str, encoding: str | None = None) -> None:
     """Fail on a line cut short or too long, or on bytes that are not UTF-8, with the line
     and the value: pandas pads a short CSV line with blanks (unknown labels, silently) and
     reports a decoding error as a byte offset."""
     if fmt in ("csv", "tsv"):
-        check_delimited(path, "\t" if fmt == "tsv" else ",")
+        check_delimited(path, "\t" if fmt == "tsv" else ",", _encoding(encoding))
     elif fmt == "jsonl":
-        check_decodes(path)
+        check_decodes(path, _encoding(encoding))
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read any supported table with every column as text, so label checks see the raw values."""
+def read_table(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
+    """Read any supported table with every column as text, so label checks see the raw values.
+    `encoding`: of a CSV, TSV or JSONL file (None: UTF-8, a BOM tolerated)."""
     path, fmt = _existing_table(path)
-    _check_text_table(path, fmt)
+    _check_text_table(path, fmt, encoding)
     try:
         if fmt in ("csv", "tsv"):
-            return pd.read_csv(path, **_csv_options(fmt))
+            return pd.read_csv(path, **_csv_options(fmt, encoding))
         if fmt == "parquet":
             return pd.read_parquet(path)
-        return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_json(path, lines=True, dtype=False, encoding=_encoding(encoding))
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
         raise DataError(f"cannot read as {fmt}: {exc}", file=str(path)) from exc
 
 
-def iter_table(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def iter_table(path: str | Path, chunk_rows: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
     """`read_table` in chunks of at most `chunk_rows` rows, for files larger than memory.
     Chunks keep the file's row numbering in their index (0-based)."""
     path, fmt = _existing_table(path)
-    _check_text_table(path, fmt)
+    _check_text_table(path, fmt, encoding)
     try:
         if fmt in ("csv", "tsv"):
-            chunks = pd.read_csv(path, **_csv_options(fmt), chunksize=chunk_rows)
+            chunks = pd.read_csv(path, **_csv_options(fmt, encoding), chunksize=chunk_rows)
         elif fmt == "parquet":
             chunks = _parquet_chunks(path, chunk_rows)
         else:
-            chunks = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows)
+            chunks = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows, encoding=_encoding(encoding))
         start = 0
         for chunk in chunks:
             chunk.index = pd.RangeIndex(start, start + len(chunk))
