@@ -99,6 +99,7 @@ def to_canonical(rows: NativeRows, taxonomy: Taxonomy) -> pd.DataFrame:
             f"source {rows.source!r} speaks for no category of the taxonomy; "
             "name it under some category's `sources` or leave it out of the config"
         )
+    _check_native_names(rows.source, speaks)
     frame = rows.frame
     out = pd.DataFrame({"text": frame["text"].astype(str).to_numpy(), "source": rows.source})
     out["split"] = frame["split"].to_numpy()
@@ -113,6 +114,21 @@ def to_canonical(rows: NativeRows, taxonomy: Taxonomy) -> pd.DataFrame:
         else:
             out[key] = pd.array([None] * len(out), dtype=LABEL_DTYPE)
     return out
+
+
+def _check_native_names(source: str, speaks: dict[str, frozenset[str]]) -> None:
+    """A taxonomy mapping that names a label its source never has (`cold: [ofensive]`) would
+    silently make every row of that source a negative: refuse it, naming the real labels."""
+    reader = REGISTRY.get(source)
+    if reader is None or reader.labels is None:
+        return
+    for key, natives in speaks.items():
+        unknown = sorted(set(natives) - set(reader.labels))
+        if unknown:
+            raise DataError(
+                f"taxonomy: category {key!r} maps {source} labels {unknown}, which {source} never has; "
+                f"its labels are {', '.join(reader.labels)}"
+            )
 
 
 def sample_rows(frame: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -40,17 +40,18 @@ class Reader:
     read: Callable[[Path], NativeRows]
     description: str
     kind: str  # what its texts are: title, post or comment (qinglang.data.taxonomy.KINDS)
+    labels: tuple[str, ...] | None = None  # every native label it can emit (None: open, e.g. the taxonomy's keys)
 
 
 REGISTRY: dict[str, Reader] = {}
 
 
-def register(name: str, folder: str, description: str, *, kind: str):
+def register(name: str, folder: str, description: str, *, kind: str, labels: tuple[str, ...] | None = None):
     if kind not in KINDS:
         raise ValueError(f"reader {name!r}: kind {kind!r} is not one of {KINDS}")
 
     def wrap(fn: Callable[[Path], NativeRows]) -> Callable[[Path], NativeRows]:
-        REGISTRY[name] = Reader(name, folder, fn, description, kind)
+        REGISTRY[name] = Reader(name, folder, fn, description, kind, labels)
         return fn
 
     return wrap

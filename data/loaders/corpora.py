@@ -63,7 +63,13 @@ THUCNEWS_CLASSES = (
 _CED_NAME = re.compile(r"^\d+_(?P<mid>[0-9A-Za-z]+)_\d+\.json$")
 
 
-@register("cold", "cold", "COLD offensive language (Weibo/Zhihu comments); official train/dev/test", kind="comment")
+@register(
+    "cold",
+    "cold",
+    "COLD offensive language (Weibo/Zhihu comments); official train/dev/test",
+    kind="comment",
+    labels=tuple(COLD_LABELS.values()),
+)
 def read_cold(folder: Path) -> NativeRows:
     # COLD's unnamed first column is not an id (it repeats with different texts), so ids are not checked.
     frames, files, dropped = [], [], Counter()
@@ -79,7 +85,13 @@ def read_cold(folder: Path) -> NativeRows:
     return NativeRows("cold", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("toxicn", "toxicn", "ToxiCN 1.0 toxic language (Zhihu/Tieba); no official split", kind="post")
+@register(
+    "toxicn",
+    "toxicn",
+    "ToxiCN 1.0 toxic language (Zhihu/Tieba); no official split",
+    kind="post",
+    labels=tuple(TOXICN_LABELS.values()),
+)
 def read_toxicn(folder: Path) -> NativeRows:
     path = require_file(folder / "ToxiCN_1.0.csv")
     table = read_delimited(path, encoding="utf-8-sig")
@@ -107,7 +119,13 @@ def _ced_list(path: Path) -> dict[str, int]:
     return names
 
 
-@register("ced", "ced", "CED Weibo rumours: original posts, rumour / non-rumour by file lists", kind="post")
+@register(
+    "ced",
+    "ced",
+    "CED Weibo rumours: original posts, rumour / non-rumour by file lists",
+    kind="post",
+    labels=("rumor", "non_rumor"),
+)
 def read_ced(folder: Path) -> NativeRows:
     lists = {
         "rumor": (folder / "rumor-repost.txt", _ced_list(folder / "rumor-repost.txt")),
@@ -158,7 +176,13 @@ def _ced_post(path: Path) -> dict:
     return post
 
 
-@register("weibo21", "weibo21", "Weibo21 fake news (nine domains); official train/val/test", kind="post")
+@register(
+    "weibo21",
+    "weibo21",
+    "Weibo21 fake news (nine domains); official train/val/test",
+    kind="post",
+    labels=tuple(WEIBO21_LABELS.values()),
+)
 def read_weibo21(folder: Path) -> NativeRows:
     # Weibo21 has no ids: duplicate texts are the dataset merge's business.
     frames, files, dropped = [], [], Counter()
@@ -190,7 +214,13 @@ def read_weibo21(folder: Path) -> NativeRows:
     return NativeRows("weibo21", pd.concat(frames, ignore_index=True), files, dropped)
 
 
-@register("chineseharm", "chineseharm", "ChineseHarm-Bench platform texts, six classes; no official split", kind="post")
+@register(
+    "chineseharm",
+    "chineseharm",
+    "ChineseHarm-Bench platform texts, six classes; no official split",
+    kind="post",
+    labels=CHINESEHARM_LABELS,
+)
 def read_chineseharm(folder: Path) -> NativeRows:
     path = require_file(folder / "train.json")
     records = json_list(decode_file(path), path)
@@ -211,7 +241,11 @@ def read_chineseharm(folder: Path) -> NativeRows:
 
 
 @register(
-    "sos4k", "sos4k", "SOS-4K suicide-risk levels 0-10 (one Weibo thread); official train/val/test", kind="comment"
+    "sos4k",
+    "sos4k",
+    "SOS-4K suicide-risk levels 0-10 (one Weibo thread); official train/val/test",
+    kind="comment",
+    labels=tuple(SOS4K_LABELS.values()),
 )
 def read_sos4k(folder: Path) -> NativeRows:
     frames, files, dropped = [], [], Counter()
@@ -232,6 +266,7 @@ def read_sos4k(folder: Path) -> NativeRows:
     "cyberbullying_roles",
     "Cyberbullying participant roles (Weibo, GB18030); no official split",
     kind="comment",
+    labels=CYBERBULLYING_ROLES,
 )
 def read_cyberbullying_roles(folder: Path) -> NativeRows:
     path = require_file(folder / "Cyberbullying roles data_original.CSV")
@@ -249,6 +284,7 @@ def read_cyberbullying_roles(folder: Path) -> NativeRows:
     "thucnews_titles",
     "THUCNews Sina headlines 2005-2011; its dev file trains, its test file tests",
     kind="title",
+    labels=THUCNEWS_CLASSES,
 )
 def read_thucnews_titles(folder: Path) -> NativeRows:
     classes_path = require_file(folder / "class.txt")

@@ -53,3 +53,24 @@ def test_rows_without_split_are_hash_split(tmp_path, taxonomy):
 def test_corpora_without_data_dir_is_an_error(taxonomy):
     with pytest.raises(DataError, match="no data directory"):
         build_dataset(taxonomy, data_dir=None, corpora=["cold"])
+
+
+def test_a_taxonomy_mapping_a_label_its_source_never_has_is_refused():
+    """Issue 19: `cold: [ofensive]` used to make every COLD row a negative, silently."""
+    import dataclasses
+
+    from qinglang.data.dataset import to_canonical
+    from qinglang.data.errors import DataError
+    from qinglang.data.loaders.base import NativeRows
+    from qinglang.data.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    cats = tuple(
+        dataclasses.replace(c, sources={**c.sources, "cold": ("ofensive",)}) if c.key == "online_violence" else c
+        for c in taxonomy.categories
+    )
+    typo = dataclasses.replace(taxonomy, categories=cats)
+    rows = NativeRows("cold", pd.DataFrame({"text": ["你好"], "split": ["train"], "native": [("offensive",)]}), [])
+    with pytest.raises(DataError, match=r"'online_violence' maps cold labels \['ofensive'\].*offensive, safe"):
+        to_canonical(rows, typo)
+    assert to_canonical(rows, taxonomy)["online_violence"].tolist() == [1]
