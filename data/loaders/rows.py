@@ -298,3 +298,24 @@ def check_delimited(path: Path, sep: str = ",", encoding: str = "utf-8-sig") -> 
             raise DataError(f"not valid {label}: {exc.reason}", file=str(path)) from None
         except csv.Error as exc:
             raise DataError(f"not valid {kind}: {exc}", file=str(path), row=reader.line_num) from None
+
+
+def record_lines(path: Path, records: Iterable[int], sep: str = ",", encoding: str = "utf-8-sig") -> dict[int, int]:
+    """The line (1-based, header = line 1) where each 0-based data record starts, for error
+    messages: a quoted field may span lines, so record i is not always line i + 2. Scans
+    the file only as far as the last record asked for; called on the error path only."""
+    wanted = set(records)
+    found: dict[int, int] = {}
+    if not wanted:
+        return found
+    with path.open("rb") as fh:
+        reader = csv.reader(io.TextIOWrapper(fh, encoding=encoding, newline=""), delimiter=sep)
+        next(reader, None)
+        start = reader.line_num + 1
+        for index, _ in enumerate(reader):
+            if index in wanted:
+                found[index] = start
+                if len(found) == len(wanted):
+                    break
+            start = reader.line_num + 1
+    return found

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from qinglang.data.errors import DataError
-from qinglang.data.loaders.rows import check_decodes, check_delimited
+from qinglang.data.loaders.rows import check_decodes, check_delimited, record_lines
 from qinglang.data.schema import LABEL_DTYPE, SPLITS, dedup_key
 from qinglang.data.taxonomy import DEFAULT_KIND, KINDS, Taxonomy
 
@@ -210,7 +210,7 @@ def _canonical(raw: pd.DataFrame, taxonomy: Taxonomy, origin: _Origin) -> tuple[
         parsed, problem = _checked_row(row, categories, origin.text_column)
         if problem:
             if origin.strict:
-                raise DataError(problem, file=str(origin.path), row=i + first_row)
+                raise DataError(problem, file=str(origin.path), row=_line_of(origin, i, i + first_row))
             dropped[problem.split(":")[0] if problem.startswith("column") else problem] += 1
             continue
         keep.append(i)
@@ -282,6 +282,17 @@ def _frame_of(raw: pd.DataFrame, keep: list[int], labels: dict, taxonomy: Taxono
     for k in taxonomy.keys:
         out[k] = pd.array(labels[k] if k in labels else [None] * len(out), dtype=LABEL_DTYPE)
     return out
+
+
+def _line_of(origin: _Origin, index: int, guess: int) -> int:
+    """The file line of the chunk's record `index` (CSV/TSV: found by re-reading, since a
+    quoted field may span lines; other formats: `guess`)."""
+    fmt = table_format(origin.path)
+    if fmt not in ("csv", "tsv"):
+        return guess
+    record = origin.row_offset + index
+    lines = record_lines(origin.path, [record], "\t" if fmt == "tsv" else ",", _encoding(None))
+    return lines.get(record, guess)
 
 
 def _check_conflicts(frame: pd.DataFrame, categories: list[str], path: Path, rows: list[int]) -> None:

@@ -78,3 +78,14 @@ def test_blank_source_cells_fall_back_to_the_file_name(tmp_path, taxonomy):
     path = write(tmp_path, "mine.csv", "text,source,vulgar\n一,,1\n二,forum,0\n")
     frame, _ = read_labeled_file(path, taxonomy)
     assert frame["source"].tolist() == ["mine", "forum"]
+
+
+def test_a_bad_row_after_a_multi_line_text_is_named_by_its_real_line(tmp_path, taxonomy):
+    """Issue 19: a quoted text spanning lines shifted every later row number by one."""
+    from qinglang.data.errors import DataError
+    from qinglang.data.loaders.tabular import read_labeled_file
+
+    path = tmp_path / "labels.csv"
+    path.write_text('text,trivial\n"第一行\n第二行",1\n好的,0\n坏的,yes\n', "utf-8")
+    with pytest.raises(DataError, match=r"labels.csv, row 5: column 'trivial': value 'yes'"):
+        read_labeled_file(path, taxonomy)
