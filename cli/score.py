@@ -44,9 +44,6 @@ def score(
     ),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
-    from qinglang.batch.scoring import ScoreRequest, score_file
-    from qinglang.models.registry import ModelLoadError, load_bundle
-
     if engine not in ("local", "spark"):
         fail(f"--engine must be local or spark, not {engine!r}")
     if kind is not None and kind not in KINDS:
@@ -54,6 +51,8 @@ def score(
     if engine == "spark":
         _score_with_spark(model, input, output, text_column, profile, kind, spark_master)
         return
+    from qinglang.batch.scoring import ScoreRequest
+
     request = ScoreRequest(
         input,
         output,
@@ -65,14 +64,23 @@ def score(
         progress=show_progress(progress),
         encoding=encoding,
     )
+    _score_locally(model, request)
+
+
+def _score_locally(model: str, request) -> None:
+    from qinglang.batch.scoring import score_file
+    from qinglang.models.registry import ModelLoadError, load_bundle
+
     try:
         summary = score_file(load_bundle(model), request)
     except (DataError, ModelLoadError, ValueError) as exc:
         hint = "; if the file is GBK or GB18030, add --encoding gb18030" if "not valid UTF-8" in str(exc) else ""
         fail(f"{exc}{hint}")
     except OSError as exc:
-        fail(f"cannot write {output}: {exc}")
-    typer.echo(f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {output}")
+        fail(f"cannot write {request.output_path}: {exc}")
+    typer.echo(
+        f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {request.output_path}"
+    )
 
 
 def _score_with_spark(

@@ -16,7 +16,7 @@ class Item(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(max_length=256, description="Caller's identifier, echoed back.")
-    text: str = Field(min_length=1, description="Title or post text. Longer than the limit: 413.")
+    text: str = Field(min_length=1, description="Title or post text. Longer than the limit: 422.")
     kind: Kind | None = Field(
         None,
         description="What the text is: title (a trending-list title), post or comment; default: the model's "
@@ -27,7 +27,7 @@ class Item(BaseModel):
 class ModerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    items: list[Item] = Field(min_length=1, description="Texts to score. More than the limit: 413.")
+    items: list[Item] = Field(min_length=1, description="Texts to score. More than the limit: 422.")
     profile: str | None = Field(
         None, description="Operating point for the flags (see /v1/taxonomy); default: the model's."
     )
@@ -48,7 +48,8 @@ class FlagOut(BaseModel):
 class ItemResult(BaseModel):
     id: str
     scores: dict[str, float | None] = Field(
-        description="Every category's probability; null where the model has no classifier for it."
+        description="Every category's probability; null where the model has no classifier for it, where it does "
+        "not apply to the item's kind, or for every category of a text with nothing to judge."
     )
     flagged: list[FlagOut] = Field(description="Categories at or above their threshold, highest score first.")
     groups: list[str] = Field(description="Distinct groups of the flagged categories.")
@@ -101,7 +102,9 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: str
-    model: ModelRef
+    model: ModelRef | None = Field(
+        None, description="The served model; only to a request with the API key when the server has one."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -117,7 +120,7 @@ class ErrorResponse(BaseModel):
 class RerankRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    entries: list[TrendingEntry] = Field(min_length=1, description="The list. More than the limit: 413.")
+    entries: list[TrendingEntry] = Field(min_length=1, description="The list. More than the limit: 422.")
 
 
 class ReasonOut(BaseModel):

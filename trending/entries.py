@@ -28,7 +28,9 @@ class TrendingEntry(BaseModel):
 
     id: str = Field(min_length=1, max_length=256, description="Caller's identifier, unique in the list, echoed back.")
     title: str = Field(
-        min_length=1, pattern=NOT_BLANK, description="The trending title, not blank. Longer than the limit: 413."
+        min_length=1,
+        pattern=NOT_BLANK,
+        description="The trending title, not blank. Longer than the limit: 422 (text_too_long).",
     )
     rank: JsonInt = Field(ge=1, description="Position on the list as it stands (1 = top); ties are broken by id.")
     heat: float | None = Field(None, allow_inf_nan=False, description="Optional heat value, echoed back.")

@@ -1,8 +1,19 @@
 """The JSON error contract: every failure is `{"error": {"code", "message", "details"}}`
-with its status. 400 unreadable body (empty, not UTF-8, not JSON), 401 missing or wrong
-API key, 409 repeated entry ids in a list to re-rank, 413 over a limit (body bytes, items,
-text length), 415 not JSON, 422 wrong shape or types, 503 model not ready. Unexpected
-exceptions become a logged 500; the worker keeps serving."""
+with its status:
+
+- 400 `empty_body`, `invalid_encoding` (not UTF-8), `invalid_json` (not JSON, nested too
+  deeply or a number too long for the parser);
+- 401 `unauthorized`: missing or wrong API key (checked before the body is read);
+- 404 `not_found`, 405 `method_not_allowed`;
+- 409 `duplicate_ids` in a list to re-rank;
+- 413 `body_too_large`: the body is over the server's byte limit (the one limit the
+  request schema cannot state);
+- 415 `unsupported_media_type`: not `application/json` in UTF-8;
+- 422 `invalid_request` (wrong shape or types), `too_many_items` and `text_too_long` (over
+  the limits the request schema states as maxItems and maxLength);
+- 503 `not_ready`: the model cannot score, or the server is shutting down.
+
+Unexpected exceptions become a logged 500 `internal_error`; the worker keeps serving."""
 
 import logging
 
@@ -26,6 +37,7 @@ STATUS_CODES = {
     415: "unsupported_media_type",
     503: "not_ready",
 }
+INVALID_JSON = "the body is not valid JSON"
 EMPTY_BODY = "the request has no body; send the JSON object this route takes (see /docs)"
 
 
@@ -46,7 +58,8 @@ def error_responses(*statuses: int) -> dict[int, dict]:
 
 
 def validation_error(exc: RequestValidationError, settings: HttpSettings) -> JSONResponse:
-    """A body FastAPI could not parse or validate: 400 unreadable, 413 over a limit, else 422."""
+    """A body FastAPI could not parse or validate: 400 unreadable, else 422 (over the item
+    or text limit with its own code)."""
     problems = exc.errors()
     details = [
         {"loc": ".".join(str(p) for p in e.get("loc", ())), "type": e.get("type", ""), "message": e.get("msg", "")}
@@ -54,10 +67,10 @@ def validation_error(exc: RequestValidationError, settings: HttpSettings) -> JSO
     ]
     types = {e.get("type") for e in problems}
     if "json_invalid" in types:
-        return error_response(400, "invalid_json", "the body is not valid JSON", details)
+        return error_response(400, "invalid_json", INVALID_JSON, details)
     if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in problems):
         return error_response(400, "empty_body", EMPTY_BODY, details)
-    # over a size limit (the list, or a text / title) is 413; any other over-long field (an id) is a 422
+    # over a size limit (the list, or a text / title) has its own code; any other over-long field (an id) is plain
     too_long = [
         e
         for e in problems
@@ -66,9 +79,9 @@ def validation_error(exc: RequestValidationError, settings: HttpSettings) -> JSO
     ]
     if too_long:
         if any(e.get("type") == "too_long" for e in too_long):
-            return error_response(413, "too_many_items", f"at most {settings.max_items} items per request", details)
+            return error_response(422, "too_many_items", f"at most {settings.max_items} items per request", details)
         return error_response(
-            413, "text_too_long", f"a text may have at most {settings.max_text_chars} characters", details
+            422, "text_too_long", f"a text may have at most {settings.max_text_chars} characters", details
         )
     return error_response(422, "invalid_request", "the body does not match the request schema (see /docs)", details)
 
@@ -80,6 +93,10 @@ def add_exception_handlers(app: FastAPI, settings: HttpSettings) -> None:
         return validation_error(exc, settings)
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI's "error parsing the body": json.loads gave up (nesting deeper than the
+            # recursion limit, an integer over 4300 digits); to the client that is invalid JSON
+            return error_response(400, "invalid_json", INVALID_JSON + ": nested too deeply or a number too long")
         code = STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 

@@ -104,8 +104,9 @@ def test_several_workers_with_an_api_key_share_metrics(served_env, cli, port, ru
         answers = [call(f"{url}/v1/moderate", one, token="k3y") for _ in range(20)]
         assert {status for status, _ in answers} == {200}
         assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1  # every worker answers the same
-        with urllib.request.urlopen(f"{url}/metrics") as response:
-            text = response.read().decode()
+        assert call(f"{url}/metrics")[0] == 401  # the key guards the metrics too
+        status, text = call(f"{url}/metrics", token="k3y")
+        assert status == 200
         assert "qinglang_items_scored_total 20.0" in text  # summed over both workers
 
 

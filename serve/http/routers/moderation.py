@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from qinglang.data.taxonomy import KINDS, Category
 from qinglang.serve.http.context import AppContext
-from qinglang.serve.http.errors import error_responses
 from qinglang.serve.predictor import Prediction
 from qinglang.serve.schemas import CategoryOut, ModerateResponse, TaxonomyResponse
 
@@ -16,7 +15,7 @@ def build_router(ctx: AppContext) -> APIRouter:
     router = _group_router(ctx)
     request_model = ctx.moderate_request
 
-    @router.post("/v1/moderate", response_model=ModerateResponse, responses=error_responses(400, 401, 413, 415, 422))
+    @router.post("/v1/moderate", response_model=ModerateResponse, responses=ctx.guarded_responses(400, 413, 415, 422))
     def moderate(body: request_model) -> dict:
         """Score every item; flags use each category's threshold at the chosen operating point."""
         profile = body.profile or ctx.default_profile
@@ -38,7 +37,7 @@ def build_taxonomy_router(ctx: AppContext) -> APIRouter:
     route, where the OpenAPI document has always had it."""
     router = _group_router(ctx)
 
-    @router.get("/v1/taxonomy", response_model=TaxonomyResponse, responses=error_responses(401))
+    @router.get("/v1/taxonomy", response_model=TaxonomyResponse, responses=ctx.guarded_responses())
     def taxonomy() -> dict:
         """The categories this model scores, with their operating points; from the model artifact."""
         bundle = ctx.predictor.bundle
@@ -58,7 +57,7 @@ def build_taxonomy_router(ctx: AppContext) -> APIRouter:
 
 def _group_router(ctx: AppContext) -> APIRouter:
     """The group's tag, and the API key on every route."""
-    return APIRouter(tags=["moderation"], dependencies=[ctx.require_key])
+    return APIRouter(tags=["moderation"], dependencies=ctx.require_key)
 
 
 def _item_result(item_id: str, pred: Prediction, kind: str, model_version: str) -> dict:

@@ -4,17 +4,17 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from qinglang.serve.http.context import AppContext
-from qinglang.serve.http.errors import error_response, error_responses
+from qinglang.serve.http.errors import error_response
 from qinglang.serve.schemas import RerankResponse
 from qinglang.trending.rerank import ACTIONS, DuplicateIdsError, Entry, decision_records
 
 
 def build_router(ctx: AppContext) -> APIRouter:
-    router = APIRouter(tags=["trending"], dependencies=[ctx.require_key])
+    router = APIRouter(tags=["trending"], dependencies=ctx.require_key)
     request_model = ctx.rerank_request
 
     @router.post(
-        "/v1/trending/rerank", response_model=RerankResponse, responses=error_responses(400, 401, 413, 415, 422, 409)
+        "/v1/trending/rerank", response_model=RerankResponse, responses=ctx.guarded_responses(400, 413, 415, 422, 409)
     )
     def rerank(body: request_model) -> Response | dict:
         """Re-order a trending list under the server's policy: an action per entry (keep,

@@ -2,6 +2,7 @@
 concurrency. Runs the real ASGI app in process (Starlette's TestClient)."""
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -62,10 +63,10 @@ def test_moderate_returns_scores_flags_groups_and_version_per_item(client, predi
         (
             json.dumps({"items": [{"id": str(i), "text": "hi"} for i in range(6)]}).encode(),
             "application/json",
-            413,
+            422,
             "too_many_items",
         ),
-        (json.dumps({"items": [{"id": "1", "text": "长" * 51}]}).encode(), "application/json", 413, "text_too_long"),
+        (json.dumps({"items": [{"id": "1", "text": "长" * 51}]}).encode(), "application/json", 422, "text_too_long"),
         (b"[]", "application/json", 422, "invalid_request"),
         (b"null", "application/json", 422, "invalid_request"),
         (b'{"items": []}', "application/json", 422, "invalid_request"),
@@ -81,6 +82,32 @@ def test_bad_input_gets_the_right_status_and_a_json_error(client, body, content_
     r = post(client, body, content_type)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than the JSON parser's recursion limit
+        b'{"items": [{"id": "1", "text": "hi"}], "profile": ' + b"9" * 5000 + b"}",  # over its 4300 digits
+        b'{"items": [{"id": "1", "text": "hi"}], "profile": -' + b"9" * 5000 + b"}",
+    ],
+)
+def test_json_the_parser_gives_up_on_is_invalid_json(predictor, body):
+    """The README's error code for a body that is not JSON, not FastAPI's generic bad_request."""
+    r = post(TestClient(create_app(predictor, HttpSettings(max_body_bytes=100_000))), body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json", r.text
+
+
+def test_content_free_texts_are_scored_as_nothing_never_flagged(client):
+    """Spaces, ideographic space, zero-width space, NUL: nothing to judge, so a 200 with null
+    scores and no flag at any operating point (the model decides; the schema allows null)."""
+    texts = [" ", "\u3000", "\u200b", "\u0000", " \u200b\u3000 "]
+    for profile in ("balanced", "review", "auto"):
+        r = post(client, {"items": [{"id": str(i), "text": t} for i, t in enumerate(texts)], "profile": profile})
+        assert r.status_code == 200, r.text
+        for item in r.json()["items"]:
+            assert item["flagged"] == [] and item["groups"] == []
+            assert set(item["scores"].values()) == {None}
 
 
 def test_chunked_body_over_the_limit_is_refused_without_content_length(client):
@@ -108,7 +135,7 @@ def test_api_key_guards_moderation_but_not_health(predictor):
     assert r.status_code == 200
     assert client.get("/v1/taxonomy").status_code == 401
     assert client.get("/v1/taxonomy", headers={"authorization": "Bearer s3cret"}).status_code == 200
-    for open_path in ("/healthz", "/readyz", "/metrics"):
+    for open_path in ("/healthz", "/readyz"):
         assert client.get(open_path).status_code == 200
 
 
@@ -222,8 +249,8 @@ def test_rerank_returns_the_policy_order_and_matches_the_in_process_reranker(cli
     "entries, status, code",
     [
         ([{"id": "a", "title": "x", "rank": 1}, {"id": "a", "title": "y", "rank": 2}], 409, "duplicate_ids"),
-        ([{"id": str(i), "title": "x", "rank": i + 1} for i in range(6)], 413, "too_many_items"),
-        ([{"id": "a", "title": "长" * 51, "rank": 1}], 413, "text_too_long"),
+        ([{"id": str(i), "title": "x", "rank": i + 1} for i in range(6)], 422, "too_many_items"),
+        ([{"id": "a", "title": "长" * 51, "rank": 1}], 422, "text_too_long"),
         ([{"id": "a", "title": "x", "rank": 0}], 422, "invalid_request"),
         ([{"id": "a", "title": "x"}], 422, "invalid_request"),
         ([], 422, "invalid_request"),
@@ -311,3 +338,20 @@ def test_taxonomy_says_which_kinds_each_category_applies_to(client):
     hype = next(c for c in body["categories"] if c["key"] == "celebrity_hype")
     assert hype["kinds"] == ["title", "post"]
     assert all(p["threshold"] is None for p in hype["operating_points_by_kind"]["comment"].values())
+
+
+BLANKISH = [" ", "\t", "\n", "\u00a0", "\u3000", "\u0085", "\u2003", "\u2028", "\u200b", "\u001c", "\ufeff", "\u0000"]
+
+
+@pytest.mark.parametrize("title", [*BLANKISH, *(c * 3 for c in BLANKISH), " x", "\u0085热搜", "热搜"])
+def test_the_schemas_title_pattern_is_the_rule_the_server_applies(client, title):
+    """What the OpenAPI document promises about a title (its `pattern`, read as JSON Schema
+    tools read it) is exactly what the server accepts, for every kind of blank character."""
+    import jsonschema_rs
+
+    doc = client.get("/openapi.json").json()
+    title_schema = doc["components"]["schemas"]["TrendingEntry"]["properties"]["title"]
+    promised = jsonschema_rs.validator_for(title_schema).is_valid(title)
+    assert promised == bool(re.search(title_schema["pattern"], title))
+    r = rerank_post(client, {"entries": [{"id": "a", "title": title, "rank": 1}]})
+    assert r.status_code == (200 if promised else 422), (repr(title), r.text)
