@@ -2,10 +2,11 @@
 
 Takes the COLD test split's offensive texts (`read_native("cold")`, split test, label
 offensive), applies each perturbation below with a fixed seed, scores original and
-perturbed texts with the model at its default operating point (or `--profile`), and prints
-per perturbation: texts changed, online_violence recall on the original vs the perturbed
-texts and the drop in points, over all offensive texts, over the changed ones only, and
-over the changed ones holding an insult word outside the model's phonetic map.
+perturbed texts as comments (COLD's texts are; a title gets no online_violence score) with
+the model at its default operating point (or `--profile`), and prints per perturbation:
+texts changed, online_violence recall on the original vs the perturbed texts and the drop
+in points, over all offensive texts, over the changed ones only, and over the changed ones
+holding an insult word outside the model's phonetic map.
 
 It does this twice: with the model's normaliser de-obfuscation (features/evasion.py)
 switched on and off on the loaded model, so the table shows what normalisation buys. A
@@ -22,18 +23,28 @@ Perturbations (deterministic given --seed; each text gets its own random stream)
                    frequent character with the same toneless pinyin (one of the 5 most
                    frequent in jieba's dictionary, chosen at random)
   emoji            an emoji in every gap between the characters of each insult word found
+  separator_class  a run of one or two symbols from a pool outside the separators above (~ … 、
+                   丶 丨 ˉ ˇ, combining marks, stars, hearts, arrows, box drawing ...) in every gap
+                   between two Chinese characters (issue 19)
+  word_separators  one such run in every gap between the characters of each insult word found
+                   (傻~逼, 恶、心): the disguise touches the insult only
+  slang            each word of this file's SLANG list → its slang spelling (他妈的 → tmd,
+                   你妈 → 尼玛, 垃圾 → 辣鸡, 智障 → zz, 脑残 → nc, 滚 → gun, 婊子 → 表子)
+  mixed_pinyin     each insult word found → one of its characters, at random, written as its
+                   toneless pinyin (恶心 → 恶xin, 去死 → qu死, 黑鬼 → 黑gui)
 
 Insult words: ToxiCN's lexicon (<data-dir>/toxicn/lexicon/*.json) plus a short list of common
 insults, terms of two or more Chinese characters only, found longest first without
-overlap. Pinyin comes from pypinyin. Nothing here reads the normaliser's curated table
-(features/evasion.yaml). The model's phonetic map (features/phonetic.py) is built at
-training from the same ToxiCN lexicon, so the main table measures how well it covers the
-lexicon it knows; two more figures say what happens beyond it:
+overlap. Pinyin comes from pypinyin. Nothing here reads the normaliser's curated tables
+(features/evasion.yaml, features/slang.yaml): SLANG is this file's own list, the forms
+issue 19 names. The model's phonetic map (features/phonetic.py) is built at training from
+the same ToxiCN lexicon, so the main table measures how well it covers the lexicon it
+knows; two more figures say what happens beyond it:
   - "word outside map": the changed texts holding an insult word the map does not know;
   - "held-out insult words": the words split in two by a hash, a map built from one half
     swapped in for the model's, only the other half's words disguised.
 
-Target (issue 5): each perturbation costs at most 3 points of recall on COLD offensive texts.
+Target (issues 5 and 19): each perturbation costs at most 3 points of recall on COLD offensive texts.
 
     .venv/bin/python benchmarks/bench_robustness.py --model runs/latest/bundle [--seed 0] [--json out.json]
 """
@@ -50,6 +61,8 @@ from _common import archive_titles, machine, parser, verdict, write_json
 
 TARGET_POINTS = 3.0
 CATEGORY = "online_violence"
+# COLD's texts are Weibo and Zhihu comments; a title gets no online_violence score (issue 17).
+KIND = "comment"
 SEPARATORS = [" ", "*", "·", "|", "_", "/", "."]
 EMOJI = ["😀", "😂", "🙂", "🌸", "🐶", "👍", "🔥", "❤️", "✨", "🤣", "😅", "🙄"]
 COMMON_INSULTS = [
@@ -74,7 +87,37 @@ COMMON_INSULTS = [
 ]
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _ALL_CJK = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
-TRANSFORMS = ["separators", "full_width", "traditional", "pinyin_initials", "pinyin_full", "homophones", "emoji"]
+# Separators outside SEPARATORS (issue 19): punctuation people do not write between the
+# characters of a word, CJK strokes used as dots and bars, spacing tone marks, combining
+# marks (they attach to the character before them), and symbols of every Unicode class.
+SEPARATOR_CLASS = [
+    "~", "…", "、", "丶", "丨", "ˉ", "ˇ", "ˊ", "\u0336", "\u0332", "\u0301", "\u20dd",
+    "♡", "☆", "★", "°", "※", "¦", "‖", "∽", "♪", "→", "§", "〃", "╳", "¤", "≈", "√", "∞",
+]  # fmt: skip
+# Slang and abbreviated spellings (word → forms), this benchmark's own list: the forms issue
+# 19 names. 滚 is replaced wherever it occurs, in 翻滚 too.
+SLANG = {
+    "他妈的": ["tmd"],
+    "你妈": ["尼玛"],
+    "垃圾": ["辣鸡"],
+    "智障": ["zz"],
+    "脑残": ["nc"],
+    "滚": ["gun"],
+    "婊子": ["表子"],
+}
+TRANSFORMS = [
+    "separators",
+    "full_width",
+    "traditional",
+    "pinyin_initials",
+    "pinyin_full",
+    "homophones",
+    "emoji",
+    "separator_class",
+    "word_separators",
+    "slang",
+    "mixed_pinyin",
+]
 
 
 def _gb2312_level1(ch: str) -> bool:
@@ -112,6 +155,7 @@ class Perturber:
         self._initials = lambda w: lazy_pinyin(w, style=Style.FIRST_LETTER, errors="ignore")
         self._s2t = opencc.OpenCC("s2t")
         self._insult = re.compile("|".join(map(re.escape, insults)))
+        self._slang = re.compile("|".join(map(re.escape, sorted(SLANG, key=len, reverse=True))))
         self._homophones = self._homophone_pool()
 
     def _homophone_pool(self) -> dict[str, list[str]]:
@@ -179,6 +223,36 @@ class Perturber:
             text, lambda w: "".join(ch + (rng.choice(EMOJI) if k < len(w) - 1 else "") for k, ch in enumerate(w))
         )
 
+    @staticmethod
+    def _symbol_run(rng: random.Random) -> str:
+        return "".join(rng.choice(SEPARATOR_CLASS) for _ in range(1 if rng.random() < 0.75 else 2))
+
+    def separator_class(self, text: str, rng: random.Random) -> str:
+        out = []
+        for k, ch in enumerate(text):
+            if k and _CJK.match(ch) and _CJK.match(text[k - 1]):
+                out.append(self._symbol_run(rng))
+            out.append(ch)
+        return "".join(out)
+
+    def word_separators(self, text: str, rng: random.Random) -> str:
+        return self._each_insult(
+            text, lambda w: "".join(ch + (self._symbol_run(rng) if k < len(w) - 1 else "") for k, ch in enumerate(w))
+        )
+
+    def slang(self, text: str, rng: random.Random) -> str:
+        return self._slang.sub(lambda m: rng.choice(SLANG[m.group()]), text)
+
+    def mixed_pinyin(self, text: str, rng: random.Random) -> str:
+        def one(word: str) -> str:
+            readings = self._pinyin(word)
+            if len(readings) != len(word):
+                return word
+            k = rng.randrange(len(word))
+            return word[:k] + readings[k] + word[k + 1 :]
+
+        return self._each_insult(text, one)
+
     def apply(self, name: str, texts: list[str]) -> list[str]:
         fn = getattr(self, name)
         return [fn(t, self.rng(name, i)) for i, t in enumerate(texts)]
@@ -227,16 +301,16 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
     map_a = PhoneticMap.build(half_a, ordinary, tokenizer.dictionary_frequencies(), normalize_text)
     perturber = Perturber(half_b, args.seed)
     rows = []
-    for name in ("pinyin_initials", "pinyin_full", "homophones"):
+    for name in ("pinyin_initials", "pinyin_full", "homophones", "mixed_pinyin"):
         perturbed = perturber.apply(name, texts)
         ch = np.array([a != b for a, b in zip(texts, perturbed, strict=True)])
         row = {"transformation": name, "changed": int(ch.sum())}
         for label, phonetic in (("own_map", own), ("map_without_these_words", map_a)):
             normalizer.phonetic = phonetic
             clf._compiled = compile_features(clf.vectorizer_)
-            base = predictor.scores([t for t, c in zip(texts, ch, strict=True) if c], args.profile)[1][:, j]
-            flags = predictor.scores([t for t, c in zip(perturbed, ch, strict=True) if c], args.profile)[1][:, j]
-            row[f"{label}_drop_points"] = 100 * (recall(base) - recall(flags))
+            base = predictor.scores([t for t, c in zip(texts, ch, strict=True) if c], args.profile, KIND)[1][:, j]
+            flags = predictor.scores([t for t, c in zip(perturbed, ch, strict=True) if c], args.profile, KIND)[1][:, j]
+            row[f"{label}_drop_points"] = drop_points(recall(base), recall(flags))
         rows.append(row)
     normalizer.phonetic = own
     clf._compiled = compile_features(clf.vectorizer_)
@@ -252,6 +326,12 @@ def held_out_words(predictor, texts: list[str], insults: list[str], args, j: int
 
 def recall(flags) -> float:
     return float(flags.mean()) if len(flags) else float("nan")
+
+
+def drop_points(before: float, after: float) -> float:
+    """Recall lost, in points; a difference of float rounding only is 0 (not -0.0)."""
+    drop = 100 * (before - after)
+    return 0.0 if abs(drop) < 1e-9 else drop
 
 
 def main() -> None:
@@ -289,6 +369,7 @@ def main() -> None:
         "seed": args.seed,
         "profile": args.profile or predictor.profiles[0],
         "category": CATEGORY,
+        "kind": KIND,
         "n_texts": len(texts),
         "n_insult_words": len(insults),
         "target_points": TARGET_POINTS,
@@ -298,10 +379,10 @@ def main() -> None:
     for on in (True, False):
         set_deobfuscation(predictor, on)
         label = "on" if on else "off"
-        base = predictor.scores(texts, args.profile)[1][:, j]
+        base = predictor.scores(texts, args.profile, KIND)[1][:, j]
         rows = []
         for name in TRANSFORMS:
-            flags = predictor.scores(perturbed[name], args.profile)[1][:, j]
+            flags = predictor.scores(perturbed[name], args.profile, KIND)[1][:, j]
             ch = changed[name]
             row = {
                 "transformation": name,
@@ -311,13 +392,13 @@ def main() -> None:
                 "changed_recall_original": recall(base[ch]),
                 "changed_recall_perturbed": recall(flags[ch]),
             }
-            row["drop_points"] = 100 * (row["recall_original"] - row["recall_perturbed"])
-            row["changed_drop_points"] = 100 * (row["changed_recall_original"] - row["changed_recall_perturbed"])
+            row["drop_points"] = drop_points(row["recall_original"], row["recall_perturbed"])
+            row["changed_drop_points"] = drop_points(row["changed_recall_original"], row["changed_recall_perturbed"])
             row["within_target"] = bool(row["drop_points"] <= TARGET_POINTS)
             outside = ch & uncovered
             row["changed_outside_map"] = int(outside.sum())
             row["outside_map_drop_points"] = (
-                100 * (recall(base[outside]) - recall(flags[outside])) if outside.any() else None
+                drop_points(recall(base[outside]), recall(flags[outside])) if outside.any() else None
             )
             lost = Counter(w for k in np.flatnonzero((base == 1) & (flags == 0)) for w in found[k])
             row["insult_words_in_lost_flags"] = dict(lost.most_common(10))

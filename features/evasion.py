@@ -12,19 +12,39 @@
    per phrase: a translate table costs ~1 µs per title; on 50,000 archive titles it
    differs from OpenCC's phrase-aware conversion on 15 (乾隆, 哪吒 style words), and the
    four characters behind those (`T2S_KEEP`) are left out of the map.
-2. Separators between two Chinese characters removed: white space, the symbols people
-   sprinkle inside a word (* · • | _ / \\ - + = ^ ` and a lone .), so 傻 逼, 傻*逼 and
-   傻.逼 become 傻逼. Sentence punctuation (, 。 ! ? : ; 、 ... …), quotes, brackets, ~
-   and # are kept (they separate clauses and carry Weibo markup), without the spaces
-   around them: 你好 ， 世界 → 你好,世界. Emoji and pictographs that are all that stands
-   between two Chinese characters are moved to the end of the text rather than dropped:
-   the word they split is rejoined, and the emoji still counts (🐶 is itself an insult);
-   next to punctuation they stay where they are.
-3. Chinese homophones and mixed spellings (`evasion.yaml`, `cjk`) → the word.
-4. Latin abbreviations and pinyin of insults (`evasion.yaml`, `latin`) → the Chinese word,
-   as whole tokens only, and only next to Chinese text (see the YAML for why). Steps 2-4
-   run again while step 3 or 4 changed something (rare), so that a rewritten form's
-   neighbours are treated as if it had been written in Chinese.
+2. Separators between two Chinese characters, as a class: in a run of characters that are
+   not letters, digits or Chinese between two Chinese characters, three kinds of character:
+   - clause punctuation: , 。 ! ? : ; " ' # @ % & < > ≠ ≤ ≥, every quote and bracket, and
+     private-use characters (Weibo's own emoji). Always kept (without the spaces around
+     it: 你好 ， 世界 → 你好,世界): it separates clauses, carries Weibo markup ([微笑],
+     #话题#, 《书名》) and, for the relations, meaning (河南骗子多≠河南人都是骗子).
+   - soft punctuation: 、 ~ 〜 — – ― ⋯ and two or more dots (… is ... after NFKC). Ordinary
+     comments write it between Chinese characters (COLD: 1,632 、, 1,522 dots, 400 ~), so
+     it stays, unless it splits a word: (a) a chain, runs that are not clause punctuation
+     alone on both sides of a single Chinese character (傻~逼~吧, 你*是、傻~逼; 一、二、三
+     too, whose n-grams barely change), loses all but its clause punctuation, or (b) a
+     known word spans it (恶、心, 他妈~的: the curated and slang words, and a phonetic
+     map's terms, see `join_words`).
+   - everything else is a separator and goes: white space, other punctuation (* · | _ / \\
+     ※ § ‖ 〃 and a lone .), symbols of every kind (+ = ^ ` ° ¦ ≈ √ ∞ ╳ ...), combining
+     and enclosing marks (傻̶逼), the spacing tone marks ˉ ˇ ˊ ˋ, and the strokes 丶 and 丨,
+     which are Chinese characters written as a dot and a bar (傻丶逼); the radicals of
+     U+2E80-U+2EFF (⻋) count as the characters they stand for. Emoji and
+     pictographs (☆ ♡ → included) that are all that is left between two Chinese
+     characters are moved to the end of the text rather than dropped: the word they split
+     is rejoined, and the emoji still counts (🐶 is itself an insult); next to punctuation
+     they stay where they are.
+   Only ordinary punctuation survives between Chinese characters, so a disguise has to
+   use the punctuation ordinary text uses, inside a word, to get through.
+3. Chinese homophones, mixed spellings and slang (`evasion.yaml` and `slang.yaml`, `cjk`)
+   → the word, except in the contexts an entry lists (王尼玛 keeps its 尼玛, 麻辣鸡 its 辣鸡).
+4. Latin abbreviations, pinyin and slang (`evasion.yaml` and `slang.yaml`, `latin`) → the
+   Chinese word, as whole tokens only, and only when the nearest character on one side,
+   past anything that is not a letter or digit, is Chinese (see the YAML for why). Slang
+   forms that are also English words or acronyms (gun, nc) must, in addition, have no
+   Latin word on either side ("nerf gun玩具" stays). Steps 2-4 run again while step 3 or 4
+   changed something (rare), so that a rewritten form's neighbours are treated as if it
+   had been written in Chinese.
 
 Each step's output is stable under the whole normalisation run again (tested).
 """
@@ -34,6 +54,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,6 +62,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 TABLE_FILE = HERE / "evasion.yaml"
+SLANG_FILE = HERE / "slang.yaml"
 T2S_FILE = HERE / "t2s_chars.tsv"
 
 # Characters OpenCC's per-character t2s map would change but that are standard simplified
@@ -50,25 +72,43 @@ T2S_KEEP = frozenset("乾吒薹昇")
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+# The strokes 丶 (U+4E36) and 丨 (U+4E28) are Chinese characters, but what people write
+# with them between two characters is a dot and a bar: separators, never a word's edge.
+# The radicals of U+2E80-U+2EFF (⻋, ⻘) are written for the character they look like: they
+# count as Chinese here (NFKC already turns the Kangxi radicals into characters).
+_STROKES = "\u4e28\u4e36"
+_RADICALS = "\u2e80-\u2eff"
+_WORD_CJK = "\u2e80-\u2eff\u3400-\u4dbf\u4e00-\u4e27\u4e29-\u4e35\u4e37-\u9fff\U00020000-\U0003134f"
 # Invisible format characters: deleted everywhere.
 _INVISIBLE = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f"
 # Emoji and pictographs (moved out of a word, see step 2).
 _EMOJI = "\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
-# Separators deleted between two Chinese characters (a lone dot only: ... and ...... are
-# ellipses in ordinary comments, 1,000+ of them between Chinese characters in COLD).
-_SEP_CHARS = r"\s*|_/\\\-+=^`\u00b7\u2022\u2027\u2219\u22c5\u30fb"
-# A run of anything but letters, digits and Chinese between two Chinese characters; its
-# separators go, its punctuation stays.
-_SEP_RUN = re.compile(f"([{_CJK}])([\\W_]+)(?=[{_CJK}])")
-_SEP = re.compile(f"[{_SEP_CHARS}]+")
-_LONE_DOT = re.compile(r"(?<!\.)\.(?!\.)")
-# Cheap first test for _SEP_RUN: any separator, emoji or dot at all (false for ~94% of
-# titles; the regex engine skips straight to a candidate character).
-_SEP_PROBE = re.compile(f"[{_SEP_CHARS}{_EMOJI}.]")
 _EMOJI_CHAR = re.compile(f"[{_EMOJI}]")
-_SKIP = re.compile(f"[{_SEP_CHARS}{_EMOJI}.]")
+# What a run between two Chinese characters is made of: anything but a letter, a digit or
+# a Chinese character, with the spacing modifier letters (ˉ ˇ ˊ ˋ ...; Unicode counts
+# them as letters) and the two strokes.
+_RUN_CHARS = f"\\W_\u02b0-\u02ff{_STROKES}"
+_SEP_RUN = re.compile(f"(?<=[{_WORD_CJK}])[{_RUN_CHARS}]+(?=[{_WORD_CJK}])")
+# The same, for the rare text holding a radical (which \\W matches): slower, stops at one.
+_SEP_RUN_RADICALS = re.compile(f"(?<=[{_WORD_CJK}])(?:(?![{_RADICALS}])[{_RUN_CHARS}])+(?=[{_WORD_CJK}])")
+_RADICAL = re.compile(f"[{_RADICALS}]")
+_SEP_PROBE = re.compile(f"[{_RUN_CHARS}]")
+# Clause punctuation and relations, kept (step 2); quotes and brackets are found by
+# Unicode category, and private-use characters (Weibo's own emoji) are kept as well.
+_CLAUSE = frozenset(",。?!:;\"'#@%&<>≠≤≥≦≧")
+# Soft punctuation, kept unless it splits a word (step 2); dots: two or more.
+_SOFT = "、~〜—–―⋯"
+_PIECES = re.compile(r"\.{2,}|.", re.S)
+_SOFT_RUN = f"(?:[{_SOFT}{_EMOJI}]|\\.{{2,}})+"
+_SOFT_RUN_BETWEEN = re.compile(f"(?<=[{_WORD_CJK}]){_SOFT_RUN}(?=[{_WORD_CJK}])")
+_SOFT_PROBE = re.compile(f"[{_SOFT}]|\\.{{2,}}")
 _LATIN_KEY = re.compile(r"^[a-z]+( [a-z]+)*$")
 _LATIN_END = re.compile(r"[a-z0-9]$")
+_LATIN_WORD_BEFORE = re.compile(r"[a-z0-9][\W_]*$")
+_LATIN_WORD_AFTER = re.compile(r"[\W_]*[a-z0-9]")
+_CHINESE_BEFORE = re.compile(f"[{_CJK}][\\W_]*$")
+_CHINESE_AFTER = re.compile(f"[\\W_]*[{_CJK}]")
+_NEIGHBOUR_WINDOW = 12
 
 
 def _invisible_chars() -> list[str]:
@@ -121,20 +161,88 @@ def write_t2s(table: dict[str, str], path: Path = T2S_FILE) -> None:
     path.write_text(header + "".join(f"{k}\t{v}\n" for k, v in sorted(table.items())), "utf-8")
 
 
-class Table:
-    """The curated forms of `evasion.yaml`, validated, with their compiled patterns."""
+@dataclass(frozen=True)
+class Guard:
+    """Contexts in which a form is left alone: a string right before it, or right after it
+    (王尼玛, 麻辣鸡, zz正确), and for Latin forms that are also English words, any Latin
+    word next to it past spaces and punctuation (`alone`: "nerf gun玩具")."""
 
-    def __init__(self, raw: dict) -> None:
-        self.latin = {k: v["word"] for k, v in (raw.get("latin") or {}).items()}
-        self.anywhere = frozenset(k for k, v in (raw.get("latin") or {}).items() if v.get("anywhere"))
-        self.cjk = {k: v["word"] for k, v in (raw.get("cjk") or {}).items()}
+    preceded_by: tuple[str, ...] = ()
+    followed_by: tuple[str, ...] = ()
+    alone: bool = False
+
+    def blocks(self, text: str, start: int, end: int) -> bool:
+        if any(text.startswith(g, start - len(g)) and start >= len(g) for g in self.preceded_by):
+            return True
+        if any(text.startswith(g, end) for g in self.followed_by):
+            return True
+        return self.alone and (
+            bool(_LATIN_WORD_BEFORE.search(text, max(0, start - _NEIGHBOUR_WINDOW), start))
+            or bool(_LATIN_WORD_AFTER.match(text, end, end + _NEIGHBOUR_WINDOW))
+        )
+
+
+class JoinIndex:
+    """Words (two Chinese characters or more) looked up across a run of soft punctuation:
+    (last character before the run, first character after it) → the word's two parts."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = frozenset(w for w in words if len(w) >= 2 and all(_CJK_CHAR.match(c) for c in w))
+        self.splits: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for word in sorted(self.words):
+            for k in range(1, len(word)):
+                self.splits.setdefault((word[k - 1], word[k]), []).append((word[:k], word[k:]))
+
+    def spans(self, text: str, start: int, end: int) -> bool:
+        """Does a word run across text[start:end] (the run), its parts touching both ends?"""
+        if start == 0 or end >= len(text):
+            return False
+        for left, right in self.splits.get((text[start - 1], text[end]), ()):
+            if text.startswith(left, start - len(left)) and start >= len(left) and text.startswith(right, end):
+                return True
+        return False
+
+
+class Table:
+    """The curated forms of `evasion.yaml` and the slang of `slang.yaml`, validated, with
+    their compiled patterns, guards, and the words soft punctuation is removed from."""
+
+    def __init__(self, raw: dict, slang: dict | None = None) -> None:
+        slang = slang or {}
+        latin = {**(raw.get("latin") or {})}
+        cjk = {**(raw.get("cjk") or {})}
+        for section, target in (("latin", latin), ("cjk", cjk)):
+            for key, entry in (slang.get(section) or {}).items():
+                if key in target:
+                    raise ValueError(f"evasion table: {key!r} is in both evasion.yaml and slang.yaml")
+                if not isinstance(entry, dict) or not str(entry.get("source") or "").strip():
+                    raise ValueError(f"slang table: {key!r} needs a `source` (where the usage is attested)")
+                target[key] = {**entry, "alone": entry.get("alone", section == "latin")}
+        self.latin = {k: v["word"] for k, v in latin.items()}
+        self.anywhere = frozenset(k for k, v in latin.items() if v.get("anywhere"))
+        self.cjk = {k: v["word"] for k, v in cjk.items()}
+        self.guards = {
+            k: Guard(
+                tuple(v.get("unless_preceded_by") or ()), tuple(v.get("unless_followed_by") or ()), bool(v.get("alone"))
+            )
+            for k, v in {**latin, **cjk}.items()
+            if v.get("unless_preceded_by") or v.get("unless_followed_by") or v.get("alone")
+        }
+        self.slang = frozenset(slang.get("latin") or {}) | frozenset(slang.get("cjk") or {})
         self.not_mapped = dict(raw.get("not_mapped") or {})
+        self.words = {k: v for k, v in (slang.get("words") or {}).items()}
         self._validate()
         self.latin_pattern, self.latin_quick = latin_patterns(self.latin)
-        cjk = sorted(self.cjk, key=len, reverse=True)
+        cjk_forms = sorted(self.cjk, key=len, reverse=True)
         self.cjk_pattern = re.compile(
-            "|".join(re.escape(k) + (r"(?![a-z0-9])" if _LATIN_END.search(k) else "") for k in cjk)
+            "|".join(re.escape(k) + (r"(?![a-z0-9])" if _LATIN_END.search(k) else "") for k in cjk_forms)
         )
+        self.join_index = JoinIndex(self.known_words())
+
+    def known_words(self) -> frozenset[str]:
+        """The Chinese words the tables know: what their forms map to, and slang.yaml's
+        insult words. Soft punctuation inside one of them is removed (step 2b)."""
+        return frozenset(self.latin.values()) | frozenset(self.cjk.values()) | frozenset(self.words)
 
     def _validate(self) -> None:
         for key, word in {**self.latin, **self.cjk}.items():
@@ -161,6 +269,15 @@ class Table:
                 raise ValueError(
                     f"evasion table: cjk form {key!r} is not in simplified characters (it is matched after conversion)"
                 )
+        for key, guard in self.guards.items():
+            for g in guard.preceded_by + guard.followed_by:
+                if not isinstance(g, str) or not g:
+                    raise ValueError(f"evasion table: {key!r} has an empty or non-string guard {g!r}")
+        for word, entry in self.words.items():
+            if len(word) < 2 or not all(_CJK_CHAR.match(c) for c in word):
+                raise ValueError(f"slang table: word {word!r} is not two or more Chinese characters")
+            if not isinstance(entry, dict) or not str(entry.get("source") or "").strip():
+                raise ValueError(f"slang table: word {word!r} needs a `source`")
         both = set(self.not_mapped) & (set(self.latin) | set(self.cjk))
         if both:
             raise ValueError(f"evasion table: {sorted(both)} both mapped and listed as not_mapped")
@@ -168,7 +285,7 @@ class Table:
 
 @lru_cache(maxsize=1)
 def table() -> Table:
-    return Table(yaml.safe_load(TABLE_FILE.read_text("utf-8")))
+    return Table(yaml.safe_load(TABLE_FILE.read_text("utf-8")), yaml.safe_load(SLANG_FILE.read_text("utf-8")))
 
 
 @lru_cache(maxsize=1)
@@ -179,16 +296,11 @@ def _translation() -> dict[int, str | None]:
 
 
 def _next_to_chinese(text: str, start: int, end: int) -> bool:
-    """Is the nearest character before `start` or after `end`, past separators, Chinese?"""
-    i = start - 1
-    while i >= 0 and _SKIP.match(text, i):
-        i -= 1
-    if i >= 0 and _CJK_CHAR.match(text, i):
-        return True
-    j = end
-    while j < len(text) and _SKIP.match(text, j):
-        j += 1
-    return j < len(text) and bool(_CJK_CHAR.match(text, j))
+    """Is the nearest letter, digit or Chinese character before `start` or after `end`
+    (past spaces, punctuation, symbols and emoji) Chinese?"""
+    return bool(_CHINESE_BEFORE.search(text, max(0, start - _NEIGHBOUR_WINDOW), start)) or bool(
+        _CHINESE_AFTER.match(text, end, end + _NEIGHBOUR_WINDOW)
+    )
 
 
 def latin_patterns(forms: Iterable[str]) -> tuple[re.Pattern, re.Pattern]:
@@ -199,11 +311,21 @@ def latin_patterns(forms: Iterable[str]) -> tuple[re.Pattern, re.Pattern]:
     return re.compile(r"(?<![a-z0-9])(?:" + alternatives + r")(?![a-z0-9])"), re.compile(alternatives)
 
 
-def map_latin(text: str, pattern: re.Pattern, forms: Mapping[str, str], anywhere: frozenset[str]) -> str:
-    """Each whole-token form → its word, when it is in `anywhere` or next to Chinese text."""
+def map_latin(
+    text: str,
+    pattern: re.Pattern,
+    forms: Mapping[str, str],
+    anywhere: frozenset[str],
+    guards: Mapping[str, Guard] | None = None,
+) -> str:
+    """Each whole-token form → its word, when it is in `anywhere` or next to Chinese text,
+    and no guard of the form blocks it."""
 
     def one(m: re.Match) -> str:
         form = " ".join(m.group().split())
+        guard = guards.get(form) if guards else None
+        if guard is not None and guard.blocks(m.string, m.start(), m.end()):
+            return m.group()
         if form in anywhere or _next_to_chinese(m.string, m.start(), m.end()):
             return forms[form]
         return m.group()
@@ -212,30 +334,110 @@ def map_latin(text: str, pattern: re.Pattern, forms: Mapping[str, str], anywhere
 
 
 def _map_latin(text: str, tab: Table) -> str:
-    return map_latin(text, tab.latin_pattern, tab.latin, tab.anywhere) if tab.latin_quick.search(text) else text
-
-
-def _join_separated(text: str) -> str:
-    if not _SEP_PROBE.search(text):
+    if not tab.latin_quick.search(text):
         return text
-    moved: list[str] = []
+    return map_latin(text, tab.latin_pattern, tab.latin, tab.anywhere, tab.guards)
+
+
+def _map_cjk(text: str, tab: Table) -> str:
+    def one(m: re.Match) -> str:
+        guard = tab.guards.get(m.group())
+        if guard is not None and guard.blocks(m.string, m.start(), m.end()):
+            return m.group()
+        return tab.cjk[m.group()]
+
+    return tab.cjk_pattern.sub(one, text)
+
+
+def _piece_kind(piece: str) -> str:
+    """'clause', 'soft', 'emoji' or 'separator' for one character of a run (or a run of
+    two or more dots, which is soft: an ellipsis)."""
+    if len(piece) > 1 or piece in _SOFT:
+        return "soft"
+    if piece in _CLAUSE or unicodedata.category(piece) in ("Ps", "Pe", "Pi", "Pf", "Co"):
+        return "clause"
+    if _EMOJI_CHAR.match(piece):
+        return "emoji"
+    return "separator"
+
+
+def _soft_removed(run: str, moved: list[str]) -> str:
+    """A soft run that splits a word: its punctuation goes, its emoji go to the end."""
+    moved.extend(_EMOJI_CHAR.findall(run))
+    return ""
+
+
+def join_words(text: str, index: JoinIndex, moved: list[str] | None = None) -> str:
+    """Soft punctuation (step 2) removed where a word of `index` runs across it (恶、心,
+    他妈~的); its emoji go to `moved`, or to the end of the text when `moved` is None."""
+    if not index.splits or not _SOFT_PROBE.search(text):
+        return text
+    own = moved is None
+    moved = [] if own else moved
 
     def one(m: re.Match) -> str:
-        run = _SEP.sub("", _LONE_DOT.sub("", m.group(2)))
-        emoji = _EMOJI_CHAR.findall(run)
-        if emoji and len(emoji) == len(run):  # only emoji: they split a word, move them out
-            moved.extend(emoji)
-            run = ""
-        return m.group(1) + run
+        return _soft_removed(m.group(), moved) if index.spans(m.string, m.start(), m.end()) else m.group()
 
-    text = _SEP_RUN.sub(one, text)
+    text = _SOFT_RUN_BETWEEN.sub(one, text)
+    return text + "".join(moved) if own and moved else text
+
+
+@lru_cache(maxsize=4096)
+def _split_run(run: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """The run's pieces with their kinds, and whether it is clause punctuation alone (the
+    commonest run by far: a comma; cached, runs repeat)."""
+    pieces = tuple((_piece_kind(piece), piece) for piece in _PIECES.findall(run))
+    return pieces, all(kind == "clause" for kind, _ in pieces)
+
+
+def _chained(runs: list[tuple[int, int, tuple, bool]]) -> set[int]:
+    """Indices of the runs in chains: two or more runs that are not clause punctuation alone,
+    one Chinese character apart (傻~逼~吧, 你*是~傻、逼)."""
+    chained, group = set(), []
+    for i, (start, _, _, clause_only) in enumerate(runs):
+        link = not clause_only
+        if link and group and start == runs[group[-1]][1] + 1:
+            group.append(i)
+            continue
+        if len(group) >= 2:
+            chained.update(group)
+        group = [i] if link else []
+    if len(group) >= 2:
+        chained.update(group)
+    return chained
+
+
+def _join_separated(text: str, index: JoinIndex) -> str:
+    """Step 2: separators out of every run between two Chinese characters, everything but
+    clause punctuation out of chains of single characters, soft punctuation out of known
+    words; emoji so removed go to the end of the text."""
+    if not _SEP_PROBE.search(text):
+        return text
+    pattern = _SEP_RUN_RADICALS if _RADICAL.search(text) else _SEP_RUN
+    runs = [(m.start(), m.end(), *_split_run(m.group())) for m in pattern.finditer(text)]
+    if all(clause_only for *_, clause_only in runs):  # nothing to remove (no run at all included)
+        return text
+    chained = _chained(runs)
+    moved: list[str] = []
+    parts, last = [], 0
+    for i, (start, end, pieces, clause_only) in enumerate(runs):
+        if clause_only:
+            continue
+        kept = [(kind, piece) for kind, piece in pieces if kind != "separator"]
+        if i in chained or all(kind == "emoji" for kind, _ in kept):  # the run splits a word
+            moved.extend(piece for kind, piece in kept if kind == "emoji")
+            kept = [(kind, piece) for kind, piece in kept if kind == "clause"]
+        parts += [text[last:start], *(piece for _, piece in kept)]
+        last = end
+    text = "".join(parts) + text[last:]
+    text = join_words(text, index, moved)
     return text + "".join(moved) if moved else text
 
 
 def deobfuscate(text: str) -> str:
     """Steps 1-4 of the module docstring. `text` must already be NFKC-folded and lower-cased."""
     tab = table()
-    text = _join_separated(text.translate(_translation()))
+    text = _join_separated(text.translate(_translation()), tab.join_index)
     if not (tab.cjk_pattern.search(text) or tab.latin_quick.search(text)):
         return text
     # A rewritten form can make a neighbour eligible: "你 sb tmd" (tmd now sits next to
@@ -243,10 +445,10 @@ def deobfuscate(text: str) -> str:
     # nothing changes, so that normalising twice gives the same text. Ordinary text
     # matches neither pattern and leaves after one round.
     for _ in range(8):
-        new = _map_latin(tab.cjk_pattern.sub(lambda m: tab.cjk[m.group()], text), tab)
+        new = _map_latin(_map_cjk(text, tab), tab)
         if new == text:
             break
-        text = _join_separated(new)
+        text = _join_separated(new, tab.join_index)
     return text
 
 

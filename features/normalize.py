@@ -14,21 +14,32 @@ Steps, in order, and why:
    undoing the common disguises lets one learned word cover them all:
    a. traditional → simplified characters (OpenCC's character map: 腦殘 → 脑残), and
       invisible zero-width / format characters deleted everywhere (傻<U+200B>逼 → 傻逼);
-   b. white space and symbols (* · | _ / . and the like) between two Chinese characters
-      removed, emoji there moved to the end: 傻 逼, 傻*逼, 傻😀逼 → 傻逼; sentence
-      punctuation, quotes, brackets and ellipses stay;
-   c. well-known homophone spellings → the word: 煞笔 → 傻逼, 卧槽 → 我操, 艹 → 操;
-   d. pinyin initials and full pinyin of insults, as whole Latin tokens next to Chinese
-      text only: 你就是个sb → 你就是个傻逼, nmsl → 你妈死了; 'nb', 'sm' and English
-      words are never touched.
+   b. separators between two Chinese characters, as a class (issue 19): in a run of
+      anything but letters, digits and Chinese between two Chinese characters, clause
+      punctuation (, 。 ! ? : ; quotes, brackets, # @ % &) always stays; soft punctuation
+      (、 ~ — and ellipses) stays unless it splits a word: around single characters
+      (傻~逼~吧) or inside a known word (恶、心); everything else goes: white space,
+      symbols of every kind, other punctuation, combining and tone marks, the strokes 丶
+      and 丨 (傻 逼, 傻*逼, 傻※逼, 傻丶逼, 傻̶逼 → 傻逼). Emoji there move to the end:
+      傻😀逼 → 傻逼😀. On the clean corpora this changes 0 of 396k archive titles and 0.4%
+      of COLD's comments (kaomoji, × censor marks, lists of single characters);
+   c. well-known homophone spellings and slang → the word: 煞笔 → 傻逼, 卧槽 → 我操, 艹 →
+      操, 尼玛 → 你妈 (not in 王尼玛), 辣鸡 → 垃圾 (not in 麻辣鸡) (`evasion.yaml`, and
+      `slang.yaml` with the contexts each slang form is left alone in and its sources);
+   d. pinyin initials, full pinyin and Latin slang of insults, as whole Latin tokens next
+      to Chinese text only: 你就是个sb → 你就是个傻逼, nmsl → 你妈死了, 一群zz → 一群智障;
+      'nb', 'sm' and English words are never touched ("nerf gun玩具" stays).
    A form goes into the table only if it (almost) never occurs in ordinary text (checked
    on the 396k trending-archive titles); ambiguous ones are listed there as not mapped.
    e. with a `PhoneticMap` (`features/phonetic.py`, built at training from an insult
-      lexicon and stored in the model): the pinyin and homophone spellings of every
-      lexicon term → the term (恶心: ex, exin, 饿新 → 恶心), where ordinary text does not
-      use the spelling.
+      lexicon and stored in the model): the pinyin, homophone and mixed hanzi-pinyin
+      spellings of every lexicon term (and of the tables' words) → the term (恶心: ex,
+      exin, 饿新, 恶xin, e心 → 恶心; 去死: qu死), where ordinary text does not use the
+      spelling, and soft punctuation inside a term removed (恶、心 → 恶心).
    Models pickled before this step existed load with `deobfuscate=False` and see exactly
-   the text they were trained on.
+   the text they were trained on. The rules themselves are code, not pickled: a model
+   trained with `deobfuscate=True` before a rule changed (issue 19 added 5b's class, the
+   slang and the mixed forms) sees the new rule at serving; retrain it.
 6. A character repeated more than three times is cut to three (哈哈哈哈哈 → 哈哈哈,
    ！！！！ → !!!, after step 2): keeps the emphasis, bounds the variants.
 7. White space runs become one space; leading and trailing space is removed.

@@ -30,6 +30,12 @@ EXACT = {
         str.maketrans("这个傻逼脑残滚出去他妈的么玩儿", "這個傻逼腦殘滾出去他媽的麼玩兒")
     ),
     "full width": lambda t: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in t),
+    # Issue 19: separators outside the old set, as a class.
+    "strokes, tone and combining marks": lambda t: "".join(
+        c + "丶ˉ\u0336※¦"[k % 5] if k < len(t) - 1 else c for k, c in enumerate(t)
+    ),
+    "tildes between every character": lambda t: "~".join(t),
+    "enumeration commas between every character": lambda t: "、".join(t),
 }
 
 
@@ -79,6 +85,46 @@ def test_invariance_to_pinyin_abbreviations_and_known_homophones(bundle, plain, 
     (s_plain, s_abbr), (f_plain, f_abbr) = score_and_flag(bundle, [plain, abbreviated])
     assert f_abbr == f_plain == 1
     assert s_abbr == pytest.approx(s_plain, abs=1e-6)  # the normaliser writes the word back
+
+
+@pytest.mark.parametrize(
+    "plain, slang",
+    [
+        ("你真是个垃圾，滚", "你真是个辣鸡，gun"),
+        ("你这个智障", "你这个zz"),
+        ("你这个脑残", "你这个nc"),
+        ("真你妈恶心", "真尼玛恶心"),
+        ("扬州人都是婊子养的", "扬州人都是女表子养的"),
+        ("你就是个傻逼吧", "你就是个傻~逼吧"),  # soft punctuation inside a known word
+    ],
+)
+def test_invariance_to_slang_issue_19(bundle, plain, slang):
+    (s_plain, s_slang), _ = score_and_flag(bundle, [plain, slang])
+    assert s_slang == pytest.approx(s_plain, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "plain, mixed",
+    [
+        ("你真让人恶心，滚", "你真让人恶xin，滚"),
+        ("你真让人恶心，滚", "你真让人e心，滚"),
+        ("你赶紧去死吧", "你赶紧qu死吧"),  # 去死: slang.yaml's words, in no lexicon
+        ("黑鬼滚出去", "黑gui滚出去"),
+        ("你真让人恶心，滚", "你真让人恶、心，滚"),  # soft punctuation inside a lexicon term
+    ],
+)
+def test_invariance_to_mixed_hanzi_pinyin_issue_19(bundle, plain, mixed):
+    (s_plain, s_mixed), _ = score_and_flag(bundle, [plain, mixed])
+    assert s_mixed == pytest.approx(s_plain, abs=1e-6)
+
+
+def test_ordinary_slang_contexts_keep_their_score(bundle):
+    """王尼玛, 麻辣鸡 and zz正确 are not insults: the slang table leaves them as written."""
+    from qinglang.features.normalize import normalize_text
+
+    phonetic = bundle.classifier.vectorizer_.named_steps["normalize"].phonetic
+    for text in ("王尼玛解说元宇宙", "冬日麻辣鸡丝", "这部剧太zz正确了", "苹果、香蕉、橘子都好"):
+        assert normalize_text(text, phonetic=phonetic) == normalize_text(text, deobfuscate=False)
 
 
 def test_the_model_carries_a_phonetic_map_of_its_lexicon(bundle):

@@ -54,6 +54,137 @@ def test_emoji_between_chinese_characters_move_to_the_end():
     assert norm("好开心😀") == "好开心😀"  # not between two Chinese characters: stays
 
 
+# Separators outside the old set (issue 19): symbols, strokes, tone and combining marks
+# are separators wherever they stand between two Chinese characters.
+CLASS_SEPARATORS = [
+    "丶", "丨", "ˉ", "ˇ", "ˊ", "\u0336", "\u0332", "\u0301", "\u20dd", "※", "§", "‖", "¦", "°",
+    "≈", "√", "∞", "∽", "╳", "〃", "¤", "¡", "$", "ོ", "*¦", "ˉ ※",
+]  # fmt: skip
+# Punctuation ordinary text writes between Chinese characters: kept unless it splits a word.
+SOFT = ["~", "～", "…", "、", "—", "..", "⋯"]
+
+
+@pytest.mark.parametrize("sep", CLASS_SEPARATORS)
+def test_any_symbol_between_chinese_characters_is_a_separator(sep):
+    assert norm(f"你就是个傻{sep}逼") == "你就是个傻逼"
+    assert norm(f"今天天气{sep}不错") == "今天天气不错"
+    assert norm(sep.join("你就是个傻逼")) == "你就是个傻逼"
+
+
+@pytest.mark.parametrize("sep", SOFT + CLASS_SEPARATORS)
+def test_soft_punctuation_between_single_characters_is_removed(sep):
+    assert norm(sep.join("你就是个傻逼")) == "你就是个傻逼"
+    assert norm(f"你是傻{sep}逼{sep}吧") == "你是傻逼吧"  # 逼 alone between two runs
+
+
+@pytest.mark.parametrize("sep", SOFT)
+def test_soft_punctuation_inside_a_known_word_is_removed(sep):
+    assert norm(f"你就是个傻{sep}逼吧") == "你就是个傻逼吧"
+    assert norm(f"你去{sep}死吧") == "你去死吧"  # slang.yaml's words
+    assert norm(f"他妈{sep}的") == "他妈的"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "苹果、香蕉和橘子",
+        "好的~谢谢~",
+        "好吧...然后呢",
+        "他说——我不去",
+        "你好,世界",
+        "嗯,嗯,好的",  # clause punctuation around single characters is not a chain
+        "(伪)科学",
+        "“劣”字",
+        "我不去,死也不去",  # 去死 across a comma: clause punctuation is never joined over
+        "天黑了~人们回家",
+        "多≠河南人",  # relations are kept
+        "白敬亭又上一辆⻋了",  # a radical written for its character (车) is not a separator
+    ],
+)
+def test_ordinary_punctuation_between_chinese_characters_stays(text):
+    assert norm(text) == normalize_text(text, deobfuscate=False).replace("……", "...")
+
+
+def test_chains_mix_separators_and_soft_punctuation_and_keep_clause_punctuation():
+    assert norm("你*是~傻、逼") == "你是傻逼"
+    assert norm("~".join("你这个傻逼,滚出去")) == "你这个傻逼,滚出去"
+    assert norm("一、二、三") == "一二三"  # a list of single characters reads as a chain: documented
+
+
+def test_symbols_from_the_emoji_blocks_still_move_to_the_end():
+    assert norm("傻☆逼") == "傻逼☆"
+    assert norm("傻~😀逼") == "傻逼😀"  # soft punctuation in a word goes, its emoji moves
+
+
+@pytest.mark.parametrize("form", sorted(TABLE.slang))
+def test_every_slang_form_maps_in_an_ordinary_sentence(form):
+    word = {**TABLE.latin, **TABLE.cjk}[form]
+    assert norm(f"你就是{form}吧") == f"你就是{word}吧"
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("真尼玛恶心", "真你妈恶心"),
+        ("你真辣鸡", "你真垃圾"),
+        ("扬州人都是女表子养的", "扬州人都是婊子养的"),  # 婊 written as 女 + 表
+        ("臭表子急了", "臭婊子急了"),
+        ("一群zz", "一群智障"),
+        ("gun远点好吗", "滚远点好吗"),
+        ("你缺一个会说 gun 的男朋友", "你缺一个会说滚的男朋友"),
+        ("这种nc看法", "这种脑残看法"),
+        ("李娜:tmd,脏话都形容不了", "李娜:他妈的,脏话都形容不了"),  # next to Chinese past punctuation
+    ],
+)
+def test_slang_in_context(raw, expected):
+    assert norm(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "王尼玛解说元宇宙",
+        "尼玛次仁当选",
+        "原来辣鸡爪还能当火锅吃",
+        "麦辣鸡翅实测热量高出官网40%",
+        "冬日火辣辣鸡丝",
+        "绝绝子的麻辣鸡胸肉",
+        "代表子女发言",
+        "zz正确",
+        "他的zz立场",
+        "nerf gun玩具",
+        "top gun 独行侠",
+        "unc nc state 篮球",
+        "gunpowder火药",
+        "begun了",
+    ],
+)
+def test_slang_is_left_alone_in_its_ordinary_contexts(text):
+    assert norm(text) == normalize_text(text, deobfuscate=False)
+
+
+def test_every_slang_entry_names_its_source():
+    raw = evasion.yaml.safe_load(evasion.SLANG_FILE.read_text("utf-8"))
+    for section in ("latin", "cjk", "words"):
+        for form, entry in raw[section].items():
+            assert len(entry["source"]) > 10, form
+
+
+@pytest.mark.parametrize(
+    "slang, problem",
+    [
+        ({"latin": {"zz": {"word": "智障"}}}, "needs a `source`"),
+        ({"cjk": {"煞笔": {"word": "傻逼", "source": "x"}}}, "in both"),
+        ({"words": {"去死": {}}}, "needs a `source`"),
+        ({"words": {"死": {"source": "x"}}}, "two or more"),
+        ({"cjk": {"尼玛": {"word": "你妈", "source": "x", "unless_preceded_by": [""]}}}, "empty"),
+    ],
+)
+def test_a_bad_slang_table_is_refused_with_the_reason(slang, problem):
+    with pytest.raises(ValueError, match=problem):
+        evasion.Table({"cjk": {"煞笔": {"word": "傻逼"}}}, slang)
+
+
 @pytest.mark.parametrize("form, word", sorted(TABLE.cjk.items()))
 def test_every_chinese_homophone_form_maps_to_its_word(form, word):
     assert norm(f"你就是{form}吧") == f"你就是{word}吧"
@@ -124,8 +255,8 @@ def test_latin_only_text_is_untouched(text):
         "sbnation报道",
         "usb接口坏了",
         "2b铅笔涨价",
-        "我gun了",
-        "zz正确",
+        "nerf gun玩具",  # gun is slang for 滚 (slang.yaml), but not next to another Latin word
+        "zz正确",  # zz is slang for 智障, but zz正确 is 政治正确
         "刷新pb",
         "阿里巴巴nasdaq上市",
         "windows nt系统",
@@ -193,7 +324,22 @@ def test_punctuation_and_markup_between_chinese_characters_are_kept(raw, expecte
 
 # --- stability and the tables ------------------------------------------------------------
 
-PIECES = sorted(set(TABLE.latin) | set(TABLE.cjk) | set(TABLE.not_mapped)) + [
+PIECES = sorted(set(TABLE.latin) | set(TABLE.cjk) | set(TABLE.not_mapped) | set(TABLE.words)) + [
+    "~",
+    "、",
+    "…",
+    "—",
+    "丶",
+    "ˉ",
+    "\u0336",
+    "※",
+    "☆",
+    "⻋",
+    "王",
+    "爪",
+    "女",
+    "表",
+    "正确",
     "你",
     "是",
     "个",
@@ -261,6 +407,84 @@ def test_vendored_t2s_map_is_what_opencc_gives():
 def test_a_bad_table_is_refused_with_the_reason(raw, problem):
     with pytest.raises(ValueError, match=problem):
         evasion.Table(raw)
+
+
+# --- mixed hanzi-pinyin, through a phonetic map (issue 19) -------------------------------
+
+MIXED_TERMS = ["恶心", "垃圾", "奴隶"]  # a lexicon; slang.yaml's words (去死, 黑鬼, 死全家 ...) come on top
+MIXED_DICTIONARY = {"恶心": 30, "垃圾": 40, "奴隶": 20, "努力": 50}
+MIXED_ORDINARY = ["垃ji分类新规", "垃ji分类开始了", "今天a股大涨"]
+
+
+@pytest.fixture(scope="module")
+def phonetic():
+    from qinglang.features.phonetic import PhoneticMap
+
+    ordinary = [normalize_text(t) for t in MIXED_ORDINARY]
+    return PhoneticMap.build(MIXED_TERMS, ordinary, MIXED_DICTIONARY, normalize_text, max_ordinary_hits=1)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("你真让人恶xin", "你真让人恶心"),
+        ("你真让人e心", "你真让人恶心"),
+        ("你真让人恶 xin", "你真让人恶心"),  # a space between the halves
+        ("你真是la圾", "你真是垃圾"),
+        ("qu死吧", "去死吧"),  # slang.yaml's words: no lexicon lists 去死
+        ("法国遍地都是hei鬼", "法国遍地都是黑鬼"),
+        ("黑gui滚", "黑鬼滚"),
+        ("死quan家", "死全家"),  # the middle character
+        ("死quanjia", "死全家"),  # two characters as one token
+        ("你就是傻bi", "你就是傻逼"),  # a word of the curated table
+    ],
+)
+def test_mixed_hanzi_pinyin_becomes_the_word(phonetic, raw, expected):
+    assert normalize_text(raw, phonetic=phonetic) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "你真让人恶xing",  # another syllable
+        "你真让人恶xin1",  # a digit touches it: not a whole token
+        "垃ji分类",  # seen in more than max_ordinary_hits ordinary texts: dropped
+        "今天a股大涨",
+        "我们一起努力",
+        "女quan",  # 女拳 is in neither this lexicon nor the tables
+    ],
+)
+def test_mixed_forms_leave_other_text_alone(phonetic, text):
+    assert normalize_text(text, phonetic=phonetic) == normalize_text(text)
+
+
+def test_soft_punctuation_inside_a_lexicon_term_is_removed_with_the_map(phonetic):
+    assert normalize_text("你真让人恶、心", phonetic=phonetic) == "你真让人恶心"
+    assert normalize_text("你真让人恶、心") == "你真让人恶、心"  # without the map the word is unknown
+
+
+def test_a_map_pickled_before_mixed_forms_loads_without_them(phonetic):
+    from qinglang.features.phonetic import PhoneticMap
+
+    state = dict(phonetic.__dict__)
+    del state["mixed"], state["join_index"]
+    old = PhoneticMap.__new__(PhoneticMap)
+    old.__setstate__(state)
+    old = pickle.loads(pickle.dumps(old))
+    assert old.mixed == {}
+    assert normalize_text("你真让人恶xin", phonetic=old) == "你真让人恶xin"
+    assert normalize_text("你真让人饿新", phonetic=old) == "你真让人恶心"  # the rest works as before
+    assert normalize_text("你真让人恶、心", phonetic=old) == "你真让人恶心"
+
+
+MIXED_PIECES = ["恶", "心", "xin", "e", "qu", "死", "黑", "gui", "la", "圾", "垃", "ji", " ", "、", "~", "*", "吧", "你", "a"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(MIXED_PIECES), max_size=20))
+def test_normalising_twice_with_mixed_forms_changes_nothing(phonetic, pieces):
+    once = normalize_text("".join(pieces), phonetic=phonetic)
+    assert normalize_text(once, phonetic=phonetic) == once
 
 
 # --- models pickled before de-obfuscation existed ---------------------------------------

@@ -37,6 +37,26 @@ def test_each_step_with_deobfuscation_the_default(raw, expected):
     assert normalize_text(raw) == expected
 
 
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("你～是～傻～逼", "你是傻逼"),  # full-width tilde → ~, then a chain of single characters
+        ("傻丶逼 ˉ 你", "傻逼你"),  # a stroke and a tone mark are separators
+        ("傻※逼", "傻逼"),  # so is any other symbol
+        ("傻…逼", "傻逼"),  # … → ... (NFKC), an ellipsis inside a known word
+        ("ＴＭＤ，这也太", "他妈的,这也太"),  # full width → tmd, next to Chinese past the comma
+        ("真尼玛恶心,王尼玛", "真你妈恶心,王尼玛"),  # slang, and its ordinary context
+    ],
+)
+def test_separators_as_a_class_and_slang_issue_19(raw, expected):
+    assert normalize_text(raw) == expected
+    assert normalize_text(raw, deobfuscate=False) != expected
+
+
+def test_ordinary_punctuation_between_chinese_characters_stays():
+    assert normalize_text("苹果、香蕉、橘子…都好~谢谢") == "苹果、香蕉、橘子...都好~谢谢"
+
+
 def test_truncates_to_max_chars():
     assert len(normalize_text("字" * 10_000, max_chars=100)) <= 100
 

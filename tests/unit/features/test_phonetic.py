@@ -34,7 +34,7 @@ def test_only_multi_character_chinese_terms_are_mapped(phonetic):
     "text, expected",
     [
         ("你真让人饿新", "你真让人恶心"),  # homophone characters
-        ("你真让人e心", "你真让人e心"),  # half Latin: not a form of the map
+        ("你真让人e心", "你真让人恶心"),  # half Latin: a mixed form (恶 written as e)
         ("你就是个exin", "你就是个恶心"),  # full pinyin
         ("你是lajia", "你是lajia"),  # not a whole form
         ("你个垃圾 laji 快滚", "你个垃圾垃圾快滚"),  # full pinyin, and the spaces left between Chinese characters go
