@@ -30,16 +30,30 @@ def panel_grid(n: int, width: float = 4.2, height: float = 3.4):
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Save at 100 dpi; a figure title longer than the figure is wide is wrapped onto more
-    lines (a one-panel figure used to cut it off at both edges)."""
+    """Save at 100 dpi; a figure title wider than the figure is wrapped onto more lines (a
+    one-panel figure used to cut it off at both edges), measured with the font in use."""
     title = fig._suptitle  # matplotlib keeps the suptitle here; there is no public getter
     if title is not None:
-        per_line = max(20, int(fig.get_figwidth() * 11))  # about 11 characters per inch at the default size
-        title.set_text(textwrap.fill(title.get_text(), per_line))
+        _wrap_to_width(fig, title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _wrap_to_width(fig, title) -> None:
+    """Wrap `title` at fewer characters per line until its rendered box fits the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    text = " ".join(title.get_text().split())
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    per_line = max(20, int(fig.get_figwidth() * 11))  # about 11 characters per inch at the default size
+    while True:
+        title.set_text(textwrap.fill(text, per_line))
+        box = title.get_window_extent(renderer)
+        if (box.x0 >= 0 and box.x1 <= fig.bbox.width) or per_line <= 10:
+            return
+        per_line = max(10, int(per_line * 0.8))
 
 
 def _labeled(table: pd.DataFrame, key: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
