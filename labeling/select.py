@@ -83,7 +83,7 @@ def _strategy_order(request: SelectRequest, bundle: ModelBundle, texts: list[str
         return random_order(len(texts), rng), extras
     if request.strategy == "seed-terms":
         hits = seed_hits(texts, request.seeds)
-        features = bundle.classifier.vectorizer_.transform(texts)
+        features = bundle.classifier.transform(texts)
         order, _ = seed_term_order(features, hits, rng)
         extras["seed_hit"] = hits.astype(int)
         return order, extras

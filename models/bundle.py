@@ -13,6 +13,9 @@ since training, or any model other than the pinned one, is refused before any of
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import gzip
 import hashlib
 import os
@@ -118,8 +121,10 @@ class ModelBundle:
         return pd.DataFrame(data)
 
     def warm_up(self) -> ModelBundle:
-        """Load the jieba dictionary and run one prediction so the first request is fast."""
+        """Load the jieba dictionary and run one prediction so the first request is fast;
+        then hand the memory that unpickling and compiling freed back to the system."""
         self.classifier.predict_proba(["预热"])
+        _return_freed_memory()
         return self
 
     def save(self, directory: str | Path) -> Path:
@@ -142,4 +147,14 @@ class ModelBundle:
             bundle = pickle.load(fh)
         if not isinstance(bundle, ModelBundle):
             raise TypeError(f"{path} holds a {type(bundle).__name__}, not a qinglang ModelBundle")
+        _return_freed_memory()  # the decompressed stream and pickle's memo, before compiling adds its own
         return bundle
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps freed heap pages for later allocations; `malloc_trim` returns them. After
+    loading a model that is about 20 MB of resident memory per process (issue 19: the
+    server's RSS 416 → about 397 MB). A no-op where glibc is not the C library."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -41,7 +41,7 @@ def drivers(classifier: MultiCategoryClassifier, texts, category: str, k: int = 
     texts = as_text_list(texts)
     hashed = _hashed_blocks(classifier)
     names = feature_names(classifier) if hashed is None else None
-    X = classifier.vectorizer_.transform(texts).tocsr()
+    X = classifier.transform(texts)
     out = []
     for i in range(X.shape[0]):
         cols = X.indices[X.indptr[i] : X.indptr[i + 1]]

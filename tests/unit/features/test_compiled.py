@@ -154,3 +154,218 @@ def test_a_texts_score_does_not_depend_on_its_batch(demo_bundle):
     assert np.array_equal(alone, small) and np.array_equal(alone, large)
     proba_alone = np.vstack([clf.predict_proba([t]) for t in texts])
     assert np.array_equal(proba_alone, clf.predict_proba(filler + texts)[-5:], equal_nan=True)
+
+
+# Issue 19 (speed and memory): the faster paths must give exactly what they replace.
+
+EDGE_TEXTS = [
+    "",
+    " ",
+    "a",
+    "ab",
+    "\x00\x00a",
+    "a\x00",
+    "tab\there\t\tand  two  spaces",
+    "行\n\n换行\r\n了",
+    "全角\u3000\u3000空格",
+    "lone \ud800 surrogate",
+    "𠀀𠀁 astral 𠀀",
+    "\U0010ffff\U0010ffffz",
+    "哈哈哈哈哈哈",
+    "😀😀😀abc😀",
+]
+
+
+def test_coded_char_ngrams_equal_sklearns_char_analyzer_on_raw_text():
+    """Straight on the char analyzer (no normaliser in front), so white space runs, NUL,
+    astral characters and lone surrogates reach it: the same known n-grams, counts and
+    first-occurrence order as counting the analyzer's list."""
+    from collections import Counter
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from qinglang.features.compiled import CodedCharVocabulary, _coded_char_entries
+
+    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False).fit(EDGE_TEXTS + CORPUS)
+    vocab = dict(tfidf.vocabulary_)
+    coded = CodedCharVocabulary(vocab)
+    analyzer = tfidf.build_analyzer()
+    probes = EDGE_TEXTS + CORPUS + ["从没见过", "  ", "\t\t"]
+    lengths, cols, counts = _coded_char_entries(probes, coded, 1, 3, tfidf._white_spaces)
+    start = 0
+    for text, n in zip(probes, lengths.tolist(), strict=True):
+        expected = [(vocab[g], c) for g, c in Counter(analyzer(text)).items() if g in vocab]
+        got = list(zip(cols[start : start + n].tolist(), counts[start : start + n].tolist(), strict=True))
+        assert got == expected, text
+        start += n
+    assert start == len(cols)
+
+
+def test_coded_char_vocabulary_is_a_mapping_and_pickles_as_the_plain_dict():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from qinglang.features.compiled import CodedCharVocabulary
+
+    vocab = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False).fit(EDGE_TEXTS).vocabulary_
+    vocab = {k: int(v) for k, v in vocab.items()}
+    coded = CodedCharVocabulary(vocab)
+    assert len(coded) == len(vocab) and dict(coded) == vocab
+    assert all(coded[k] == v and k in coded for k, v in vocab.items())
+    for missing in ("", "abcd", "zzz", "\x01", 3):
+        assert missing not in coded
+        with pytest.raises(KeyError):
+            coded[missing]
+    loaded = pickle.loads(pickle.dumps(coded))
+    assert type(loaded) is dict and loaded == vocab
+
+
+def test_compiling_keeps_one_char_vocabulary_and_sklearn_still_transforms():
+    """After compiling, the char vectorizer's vocabulary_ is the coded one (one copy in the
+    process), sklearn's own transform and feature names still work, and the pipeline pickles
+    plain dicts with plain int values, as a model file always held."""
+    from qinglang.features.compiled import CodedCharVocabulary
+
+    vec = fitted()
+    expected = vec.transform(PROBES).toarray()
+    names = vec.named_steps["tfidf"].get_feature_names_out().tolist()
+    compiled = compile_features(vec)
+    word, char = (step for _, step in vec.named_steps["tfidf"].transformer_list)
+    assert isinstance(char.vocabulary_, CodedCharVocabulary)
+    assert all(type(v) is int for v in word.vocabulary_.values())
+    np.testing.assert_array_equal(vec.transform(PROBES).toarray(), expected)
+    assert vec.named_steps["tfidf"].get_feature_names_out().tolist() == names
+    again = pickle.loads(pickle.dumps(vec))
+    word2, char2 = (step for _, step in again.named_steps["tfidf"].transformer_list)
+    assert type(char2.vocabulary_) is dict and char2.vocabulary_ == dict(char.vocabulary_)
+    assert all(type(v) is int for v in char2.vocabulary_.values())
+    np.testing.assert_array_equal(
+        compile_features(again).transform(PROBES).toarray(), compiled.transform(PROBES).toarray()
+    )
+    np.testing.assert_array_equal(
+        compile_features(vec).transform(PROBES).toarray(), compiled.transform(PROBES).toarray()
+    )
+
+
+def test_an_old_vocabulary_with_numpy_int_values_compiles_to_the_same_rows():
+    """Models saved before issue 19 hold sklearn's NumPy int64 vocabulary values."""
+    vec = fitted()
+    for _, step in vec.named_steps["tfidf"].transformer_list:
+        step.vocabulary_ = {k: np.int64(v) for k, v in step.vocabulary_.items()}
+    expected = vec.transform(PROBES + EDGE_TEXTS).toarray()
+    old = pickle.loads(pickle.dumps(vec))
+    np.testing.assert_allclose(
+        compile_features(old).transform(PROBES + EDGE_TEXTS).toarray(), expected, rtol=1e-6, atol=1e-7
+    )
+
+
+def test_edge_texts_through_the_whole_pipeline_match_sklearn():
+    vec = fitted()
+    expected = vec.transform(EDGE_TEXTS).toarray()
+    compiled = compile_features(vec)
+    np.testing.assert_allclose(compiled.transform(EDGE_TEXTS).toarray(), expected, rtol=1e-6, atol=1e-7)
+    for t in EDGE_TEXTS:
+        np.testing.assert_allclose(
+            compiled.transform([t]).toarray(), vec.transform([t]).toarray(), rtol=1e-6, atol=1e-7
+        )
+
+
+JIEBA_CASES = [
+    "",
+    "   ",
+    "某顶流明星机场私服曝光",
+    "张伟伟和李小龙在北京大学门口见面",  # names: the HMM path
+    "iPhone15Pro发布会3.5%涨幅+C#&C++._-测试",
+    "a+b=c 50.5% 100.00元 3.14159",
+    "1.2.3.4 www.weibo.com 邮箱a_b@c.d",
+    "你好，世界！你好。。。？？",
+    "行一\r\n行二\n\n行三\t制表",
+    "日本語のテキストと한국어",
+    "𠀀𠀁鿖鿗龥",  # outside jieba's Chinese range
+    "——……“引号”【括号】",
+    "哈哈哈哈哈哈哈哈哈哈哈",
+    "南京市长江大桥",
+    "结婚的和尚未结婚的",
+    "___ --- ... +++ %%%",
+    "x" * 300 + "中文" * 200,
+]
+
+
+def _jieba_reference(tokenizer: JiebaTokenizer, text: str) -> list[str]:
+    from qinglang.features.tokenizer import _ONLY_PUNCT
+
+    return [t for t in tokenizer._jieba().cut(text, HMM=True) if not _ONLY_PUNCT.match(t)]
+
+
+def test_segmenter_gives_jiebas_words():
+    """The re-implemented precise mode must be jieba's, token for token (the features of a
+    served model are the ones it was trained on). The whole archive and every corpus were
+    compared when it was written (issue 19); these are the awkward cases."""
+    from qinglang.features.tokenizer import _SEGMENTER_MATCHES_JIEBA, _Segmenter
+
+    assert _SEGMENTER_MATCHES_JIEBA, "a new jieba: check _Segmenter against its code before enabling it"
+    tok = JiebaTokenizer()
+    segmenter = _Segmenter(tok._jieba())
+    for text in JIEBA_CASES + CORPUS + PROBES + OBFUSCATED:
+        expected = _jieba_reference(tok, text)
+        assert segmenter.words(text) == expected, text
+        assert tok(text) == expected, text
+
+
+def test_segmenter_follows_user_words_and_force_split_words():
+    from jieba import finalseg
+
+    tok = JiebaTokenizer(user_words=[("顶流明星", 50000, None), ("私服曝光", None, "n")])
+    texts = ["某顶流明星机场私服曝光", "顶流明星", "私服曝光了吗"]
+    for text in texts:
+        assert tok(text) == _jieba_reference(tok, text), text
+    assert "顶流明星" in tok(texts[0])
+    before = set(finalseg.Force_Split_Words)
+    try:
+        finalseg.add_force_split("伟伟")
+        for text in JIEBA_CASES[:4]:
+            assert tok(text) == _jieba_reference(tok, text), text
+    finally:
+        finalseg.Force_Split_Words.clear()
+        finalseg.Force_Split_Words.update(before)
+
+
+def test_tokenizer_without_hmm_is_still_jiebas():
+    from qinglang.features.tokenizer import _ONLY_PUNCT
+
+    tok = JiebaTokenizer(hmm=False)
+    for text in JIEBA_CASES:
+        assert tok(text) == [t for t in tok._jieba().cut(text, HMM=False) if not _ONLY_PUNCT.match(t)]
+
+
+def test_unpickled_classifier_compiles_on_first_use_and_shares_its_phonetic_map(demo_bundle):
+    """Compiling waits for first use (not inside pickle.load, whose memo is the load's peak);
+    the compiled features are never pickled; the template pipeline's copy of the phonetic
+    map is replaced by the fitted one when they are equal."""
+    from qinglang.models.multilabel import _COMPILED
+
+    clf = pickle.loads(pickle.dumps(demo_bundle.classifier))
+    assert _COMPILED not in clf.__dict__
+    before = clf.decision_function(PROBES)
+    assert clf.__dict__[_COMPILED] is not None
+    assert _COMPILED not in clf.__getstate__()
+    template, fitted_map = clf.vectorizer.steps[0][1].phonetic, clf.vectorizer_.steps[0][1].phonetic
+    if fitted_map is not None:
+        assert template is fitted_map
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).decision_function(PROBES), before)
+
+
+def test_small_and_large_batches_make_the_same_entries():
+    """A few texts are assembled in Python, a batch in NumPy: the CSR arrays (columns,
+    counts, segments, row pointers) must be equal element for element, or a text's score
+    would depend on the size of its batch."""
+    from qinglang.features.normalize import normalize_text
+
+    vec = fitted()
+    compiled = compile_features(vec)
+    texts = EDGE_TEXTS + PROBES + OBFUSCATED
+    large = compiled._entries(texts)
+    normalized = [normalize_text(t, compiled.max_chars, compiled.deobfuscate, compiled.phonetic) for t in texts]
+    small = compiled._small_entries(normalized)
+    for a, b in zip(large, small, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)

@@ -348,3 +348,19 @@ def test_content_free_texts_get_no_score_and_no_flag(demo_bundle, text):
 @pytest.mark.parametrize("text", ["a", "1", "😡", "明"])
 def test_one_letter_digit_or_symbol_is_content(demo_bundle, text):
     assert demo_bundle.score_frame([text])["score_celebrity_hype"].notna().all()
+
+
+def test_transform_is_the_pipelines_matrix_whether_compiled_or_not():
+    """`transform` goes through the compiled features (whose char vocabulary replaces the
+    vectorizer's dict): it must give the fitted pipeline's matrix (explain and label
+    selection read it)."""
+    texts, Y = make_data()
+    model = make_model().fit(texts, Y)
+    probe = ["你这个傻逼滚", "喝醋能治新冠吗", "  ", "ＡＢＣ 哈哈哈哈哈", *texts[:20]]
+    compiled = model.transform(probe)
+    assert model._compiled is not None
+    plain = model.vectorizer_.transform(probe).tocsr()
+    # the compiled weights are computed in float64 and rounded to float32 once; sklearn's in
+    # float32 throughout: the same entries, equal to float32 precision
+    np.testing.assert_array_equal(compiled.toarray() != 0, plain.toarray() != 0)
+    np.testing.assert_allclose(compiled.toarray(), plain.toarray(), rtol=1e-6, atol=0)
