@@ -337,6 +337,17 @@ def test_tokenizer_without_hmm_is_still_jiebas():
         assert tok(text) == [t for t in tok._jieba().cut(text, HMM=False) if not _ONLY_PUNCT.match(t)]
 
 
+def test_another_jieba_version_runs_jieba_itself_with_the_hmm(monkeypatch):
+    """With a jieba the re-implementation does not follow, jieba's own cut runs, with the
+    HMM the model was trained with (not silently without it)."""
+    import qinglang.features.tokenizer as tokenizer
+
+    monkeypatch.setattr(tokenizer, "_SEGMENTER_MATCHES_JIEBA", False)
+    tok = JiebaTokenizer()
+    for text in JIEBA_CASES:
+        assert tok(text) == _jieba_reference(tok, text), text
+
+
 def test_unpickled_classifier_compiles_on_first_use_and_shares_its_phonetic_map(demo_bundle):
     """Compiling waits for first use (not inside pickle.load, whose memo is the load's peak);
     the compiled features are never pickled; the template pipeline's copy of the phonetic
