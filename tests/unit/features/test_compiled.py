@@ -201,7 +201,7 @@ def test_coded_char_ngrams_equal_sklearns_char_analyzer_on_raw_text():
     assert start == len(cols)
 
 
-def test_coded_char_vocabulary_is_a_mapping_and_pickles_as_the_plain_dict():
+def test_coded_char_vocabulary_is_a_mapping_and_pickles_as_its_arrays():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from qinglang.features.compiled import CodedCharVocabulary
@@ -216,13 +216,16 @@ def test_coded_char_vocabulary_is_a_mapping_and_pickles_as_the_plain_dict():
         with pytest.raises(KeyError):
             coded[missing]
     loaded = pickle.loads(pickle.dumps(coded))
-    assert type(loaded) is dict and loaded == vocab
+    assert type(loaded) is CodedCharVocabulary and dict(loaded) == vocab
+    np.testing.assert_array_equal(loaded.codes, coded.codes)
+    np.testing.assert_array_equal(loaded.cols, coded.cols)
 
 
 def test_compiling_keeps_one_char_vocabulary_and_sklearn_still_transforms():
     """After compiling, the char vectorizer's vocabulary_ is the coded one (one copy in the
     process), sklearn's own transform and feature names still work, and the pipeline pickles
-    plain dicts with plain int values, as a model file always held."""
+    the coded vocabulary as its two arrays (loading never builds the 300k-string dict) and
+    the word vocabulary with plain int values."""
     from qinglang.features.compiled import CodedCharVocabulary
 
     vec = fitted()
@@ -236,8 +239,9 @@ def test_compiling_keeps_one_char_vocabulary_and_sklearn_still_transforms():
     assert vec.named_steps["tfidf"].get_feature_names_out().tolist() == names
     again = pickle.loads(pickle.dumps(vec))
     word2, char2 = (step for _, step in again.named_steps["tfidf"].transformer_list)
-    assert type(char2.vocabulary_) is dict and char2.vocabulary_ == dict(char.vocabulary_)
-    assert all(type(v) is int for v in char2.vocabulary_.values())
+    assert type(char2.vocabulary_) is CodedCharVocabulary and dict(char2.vocabulary_) == dict(char.vocabulary_)
+    assert all(type(v) is int for v in word2.vocabulary_.values())
+    np.testing.assert_array_equal(again.transform(PROBES).toarray(), expected)  # sklearn's path on the loaded one
     np.testing.assert_array_equal(
         compile_features(again).transform(PROBES).toarray(), compiled.transform(PROBES).toarray()
     )
