@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from qinglang.batch import CHUNK_ROWS
 from qinglang.data.errors import DataError
 from qinglang.data.files import as_umask_allows
 from qinglang.data.loaders.tabular import count_rows, iter_table, table_format
@@ -71,7 +72,7 @@ def score_texts(
     kind: str | None = None,
     *,
     jobs: int | None = None,
-    chunk_rows: int = 5000,
+    chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
 ) -> np.ndarray:
     """(n, K) calibrated probabilities of `texts` (all of one `kind`; default: the model's)
@@ -171,7 +172,7 @@ class ScoreRequest:
     profile: str | None = None
     kind: str | None = None  # title, post or comment (None: the model's default kind)
     jobs: int | None = None
-    chunk_rows: int = 5000
+    chunk_rows: int = CHUNK_ROWS
     progress: bool = True
     encoding: str | None = None  # of a CSV/TSV/JSONL input (None: UTF-8); e.g. gb18030 for GBK files
 

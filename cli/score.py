@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
+from qinglang.batch import CHUNK_ROWS
 from qinglang.cli.common import MODEL_HELP, fail, show_progress
 from qinglang.data.errors import DataError
 from qinglang.data.taxonomy import KINDS
@@ -19,7 +21,9 @@ def score(
     ),
     text_column: str = typer.Option("text", "--text-column"),
     jobs: int | None = typer.Option(None, "--jobs", min=1, help="Worker processes (default: every available core)."),
-    chunk_rows: int = typer.Option(5000, "--chunk-rows", min=1, help="Rows read, scored and written at a time."),
+    chunk_rows: int = typer.Option(
+        CHUNK_ROWS, "--chunk-rows", min=1, help=f"Rows read, scored and written at a time (default {CHUNK_ROWS})."
+    ),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal)."
     ),
@@ -44,6 +48,7 @@ def score(
     ),
 ) -> None:
     """Add score_K (probability) and flag_K (0/1) for every category K to a table file."""
+    _use_system_allocator_for_arrow()
     if engine not in ("local", "spark"):
         fail(f"--engine must be local or spark, not {engine!r}")
     if kind is not None and kind not in KINDS:
@@ -81,6 +86,15 @@ def _score_locally(model: str, request) -> None:
     typer.echo(
         f"scored {summary.rows} rows in {summary.chunks} chunk(s) with {summary.jobs} process(es) → {request.output_path}"
     )
+
+
+def _use_system_allocator_for_arrow() -> None:
+    """pyarrow's default pool (mimalloc) keeps freed chunks' memory: with the C library's
+    allocator a whole-archive run peaks 25-35 MB lower at the same speed (issue 19). Set
+    through the environment before pyarrow makes its pool (an explicit
+    ARROW_DEFAULT_MEMORY_POOL is the user's choice and is kept); too late, and mimalloc's
+    arenas are already reserved."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def _score_with_spark(
