@@ -43,7 +43,6 @@ About 2.5 minutes on 2 cores (each product_full fit: ~30 s, 63k-75k texts; 75k-8
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -55,6 +54,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trending_backtest as tb  # noqa: E402
+from _common import write_json  # noqa: E402
 
 CATEGORIES = tb.CATEGORIES
 TRENDING = "weibo_trending_labeled"
@@ -303,9 +303,7 @@ def main() -> None:
     }
     print_tables(result)
     print(f"\n{result['seconds']:.0f}s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,12 @@ class PhoneticMap:
         if "join_index" not in state:
             self.join_index = JoinIndex(self.terms)
 
+    def same_as(self, other: object) -> bool:
+        """Whether `other` is a map with the same forms (by value: two equal maps can pickle
+        differently, as frozensets keep no order). Not `__eq__`, so maps stay hashable."""
+        fields = ("latin", "keys", "syllables", "protected", "edge_words", "mixed")
+        return type(other) is type(self) and all(getattr(self, f) == getattr(other, f) for f in fields)
+
     @property
     def terms(self) -> frozenset[str]:
         return frozenset(self.keys.values()) | frozenset(self.latin.values())

@@ -147,7 +147,6 @@ class ModelBundle:
             bundle = pickle.load(fh)
         if not isinstance(bundle, ModelBundle):
             raise TypeError(f"{path} holds a {type(bundle).__name__}, not a qinglang ModelBundle")
-        _return_freed_memory()  # the decompressed stream and pickle's memo, before compiling adds its own
         return bundle
 
 

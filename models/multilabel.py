@@ -13,7 +13,6 @@ taxonomy, so a served model cannot disagree with the taxonomy it was trained on.
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -44,7 +43,7 @@ _COMPILE_LOCK = threading.Lock()
 
 def _share_phonetic_map(clf: MultiCategoryClassifier) -> None:
     """Make the unfitted template pipeline (`vectorizer`, the constructor parameter) use the
-    fitted pipeline's PhoneticMap when the two pickle identically. `clone` at training
+    fitted pipeline's PhoneticMap when the two hold the same forms. `clone` at training
     deep-copies it, so a model file holds the map twice: about 13 MB of the served process
     for a copy that scoring never reads. Only the template's reference changes."""
     template, fitted = getattr(clf, "vectorizer", None), getattr(clf, "vectorizer_", None)
@@ -53,9 +52,7 @@ def _share_phonetic_map(clf: MultiCategoryClassifier) -> None:
         t_map, f_map = t_norm.phonetic, f_norm.phonetic
     except (AttributeError, IndexError, TypeError):
         return
-    if t_map is None or f_map is None or t_map is f_map or type(t_map) is not type(f_map):
-        return
-    if pickle.dumps(t_map, protocol=5) == pickle.dumps(f_map, protocol=5):
+    if t_map is not None and t_map is not f_map and getattr(f_map, "same_as", None) and f_map.same_as(t_map):
         t_norm.phonetic = f_map
 
 
