@@ -106,3 +106,16 @@ def test_describe_lists_what_the_map_rewrites_and_spares(phonetic):
     assert described["latin"]["exin"] == "恶心" and "ex" not in described["latin"]
     assert "恶心" in described["homophone_terms"]
     assert {"努力", "拉级"} <= set(described["protected"])
+
+
+def test_same_as_compares_maps_by_value(phonetic):
+    """How a model shares one map between its template and fitted pipelines: by value, as
+    equal maps need not pickle alike (frozensets keep no order)."""
+    import copy
+
+    twin = pickle.loads(pickle.dumps(copy.deepcopy(phonetic)))
+    assert twin is not phonetic and twin.same_as(phonetic) and phonetic.same_as(twin)
+    other = copy.deepcopy(phonetic)
+    other.latin = {**other.latin, "zzq": "恶心"}
+    assert not other.same_as(phonetic)
+    assert not phonetic.same_as(None)
