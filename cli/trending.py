@@ -15,7 +15,7 @@ EstimatorOption = typer.Option(
     None,
     "--estimator",
     help="Share estimator (quapy): cc, pcc, acc, pacc, emq or hdy; mean_probability = pcc and adjusted_count = acc "
-    "(default: the --backtest file's choice, else the shipped default).",
+    "for every category (default: the --backtest file's choices, else the backtested defaults of trending/prevalence.py).",
 )
 UnitOption = typer.Option(
     "slots",
@@ -31,7 +31,7 @@ AuditDataDirOption = typer.Option(
 BacktestOption = typer.Option(
     None,
     "--backtest",
-    help="A share backtest JSON (benchmarks/bench_share_backtest.py): the report prints it and its chosen estimator becomes the default.",
+    help="A share backtest JSON (benchmarks/bench_share_backtest.py): the report prints it and its choices (overall and per category) become the default.",
 )
 
 
@@ -100,9 +100,11 @@ def _print_audit(result) -> None:
         f"audited {s['days_read']} days ({s['first_day']} … {s['last_day']}), {s['entries']} entries, "
         f"{s['distinct_titles']} distinct titles; {s['day_files_skipped']} day file(s) skipped"
     )
+    own = "".join(f"; {k} {e}" for k, e in (s.get("estimator_own_choice") or {}).items())
     fallback = f"; pcc for {', '.join(s['estimator_fallback'])}" if s["estimator_fallback"] else ""
     typer.echo(
-        f"shares of {s['unit']} ({s['unit_meaning'].split(':')[0]}), estimator {estimator} (from {s['estimator_source']}){fallback}"
+        f"shares of {s['unit']} ({s['unit_meaning'].split(':')[0]}), estimator {estimator} "
+        f"(from {s['estimator_source']}){own}{fallback}"
     )
     if result.backtest is not None:
         choice = result.backtest["choice"]

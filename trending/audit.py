@@ -37,6 +37,7 @@ from qinglang.models.bundle import ModelBundle
 from qinglang.models.thresholds import flag_mask
 from qinglang.trending.backtest import check_unseen_dev, load_backtest
 from qinglang.trending.prevalence import (
+    DEFAULT_BY_CATEGORY,
     DEFAULT_ESTIMATOR,
     ESTIMATORS,
     Bootstrap,
@@ -80,7 +81,7 @@ class AuditResult:
 class AuditRequest:
     """Audit the archive in `archive_dir` between `date_from` and `date_to` (inclusive;
     None: open). `estimator`: one of prevalence.ESTIMATORS or an alias (None: the
-    `backtest` file's choice, else DEFAULT_ESTIMATOR). `profile` is the operating point of
+    `backtest` file's choices, else DEFAULT_ESTIMATOR and DEFAULT_BY_CATEGORY). `profile` is the operating point of
     the flag counts (and of cc and acc); `unit` what a share counts (UNITS); `data_dir`
     holding the labeled trending set adds the check against labels."""
 
@@ -108,6 +109,7 @@ class _Method:
     name: str
     source: str
     plan: list[str]
+    wanted: list[str]  # per category: `name`, or its own choice (backtest file or DEFAULT_BY_CATEGORY)
 
 
 @dataclass
@@ -161,14 +163,22 @@ def _method(bundle: ModelBundle, request: AuditRequest, backtest: dict | None) -
     """The estimator asked for (checked before any work), else the backtest's choice, else
     the default; and the quantifiers fitted on the model's title validation data. An
     explicitly asked adjusted estimator that no category can fit is an error."""
+    per_category = {}
     if request.estimator is not None:
         name, source, strict = canonical_estimator(request.estimator), "--estimator", True
     elif backtest is not None:
         name, source, strict = backtest["choice"]["estimator"], f"the backtest {backtest['path']}", False
+        per_category = backtest["choice"].get("by_category") or {}
     else:
         name, source, strict = DEFAULT_ESTIMATOR, "the default", False
+        per_category = DEFAULT_BY_CATEGORY
     fits = model_fits(bundle.classifier, request.profile)
-    return _Method(fits, name, source, estimator_plan(name, fits, strict=strict))
+    plan = estimator_plan(name, fits, strict=strict)
+    wanted = [per_category.get(key, name) for key in bundle.classifier.categories_]
+    for j, want in enumerate(wanted):
+        if want != name:  # this category's own choice
+            plan[j] = estimator_plan(want, fits.subset([j]))[0]
+    return _Method(fits, name, source, plan, wanted)
 
 
 def _read_and_score(bundle: ModelBundle, request: AuditRequest, seconds: dict[str, float]) -> _Scored:
@@ -294,8 +304,11 @@ def _summary(
         "estimator_requested": request.estimator,
         "estimator_source": method.source,
         "estimator_by_category": {k: method.plan[j] for j, k in trained},
+        "estimator_own_choice": {k: method.wanted[j] for j, k in trained if method.wanted[j] != method.name},
         "estimator_fallback": {
-            k: unusable_reason(method.name, method.fits, j) for j, k in trained if method.plan[j] != method.name
+            k: f"cannot fit {method.wanted[j]}: {unusable_reason(method.wanted[j], method.fits, j)}"
+            for j, k in trained
+            if method.plan[j] != method.wanted[j]
         },
         "backtest": request.backtest and str(request.backtest),
         "profile": profile,

@@ -4,12 +4,16 @@ first seen on the list.
 
 For each period P (2023H1, 2023H2, 2024H1, 2024H2), a model that never saw P is fitted on
 the labeled titles first seen before P starts (uniform and enriched rows): the default
-config's classifier (`build_classifier(load_config(), taxonomy)`), on titles only, for the
-categories with at least `min_positives` positives and negatives among those titles, so
-celebrity_hype and trivial in every period and superstition once it has enough positives.
-Titles only: no post or comment corpora, no weak labels (data.weak_labels), and no
-self-training on archive titles unless `self_training` (then the categories the config
-self-trains do so on the archive titles first seen before P). Each quantifier (trending/prevalence.py) is fitted
+config's classifier (`build_classifier(load_config(), taxonomy)`) for the categories with at
+least `min_positives` positives and negatives among its fit rows, so celebrity_hype and
+trivial in every period and superstition once it has enough positive titles. Two recipes
+(`BacktestSpec.fit`): "titles", on the labeled titles only (fast; no post or comment
+corpora, no weak labels); "full", as `qinglang train` fits the shipped model (`FullFit`:
+the other corpora's `data.fit_splits` rows first, so they shape the vocabulary and IDF and
+join the fit of the categories they label, and training's weak labels with `before` moved
+to P's first day; the harmful categories are then fitted from the other corpora too, and
+estimated with pcc, as the audit does: their title validation has no positives). No self-training on archive titles unless `self_training` (then the
+categories the config self-trains do so on the archive titles first seen before P). Each quantifier (trending/prevalence.py) is fitted
 on that model's out-of-fold title validation and estimates P's share from P's `uniform`
 rows (a uniform draw of the distinct titles first seen in P: a share of distinct titles),
 which is compared with the labeled share of the same rows.
@@ -25,7 +29,9 @@ one seed's table can flatter an estimator by luck (HDy's histograms of a few hun
 validation positives move with the folds). The default estimator is the one with the
 smallest worst abs error over the periods and the `choose_on` categories (celebrity_hype,
 trivial), period models only, averaged over the seeds; ties go to the smaller mean error,
-then to the order of ESTIMATORS. Where a category cannot use an estimator (too few
+then to the order of ESTIMATORS; the same rule per category gives `by_category`, which the
+audit uses, and choosing on all periods but one measures that choice on the left-out one
+(`held_out`). Where a category cannot use an estimator (too few
 validation positives, or TPR - FPR too small to adjust by) the row holds pcc's estimate,
 as the audit would (`used`). Fits and bootstraps are seeded: the same data and seeds give
 the same table and choice.
@@ -65,6 +71,7 @@ PERIODS = (
 )
 CHOOSE_ON = ("celebrity_hype", "trivial")
 TARGETS = {"low-value": 0.03, "harmful": 0.01}  # abs error of a share, per period
+FIT_RECIPES = ("titles", "full")
 BACKTEST_VERSION = 1
 TABLE_COLUMNS = [
     "period",
@@ -102,6 +109,7 @@ class BacktestSpec:
     n_boot: int = 200
     shipped_period: str = "2024H2"
     self_training: bool = False
+    fit: str = "titles"  # FIT_RECIPES: "titles" (labeled titles only) or "full" (as `qinglang train` fits)
 
 
 @dataclass
@@ -177,20 +185,57 @@ def split_period(labeled: pd.DataFrame, name: str, start: str, end: str) -> Peri
     return Period(name, s, e, fit, evaluate)
 
 
+@dataclass(frozen=True)
+class FullFit:
+    """What fitting a period model as `qinglang train` fits the shipped one needs besides
+    the labeled titles: the training config, the `data.fit_splits` rows of every other corpus
+    of `data.corpora` (text, kind and every category's label, NaN where unknown; minus the
+    rows whose text is a labeled trending title), and the data directory (weak labels).
+    Their texts shape the vectorizer's vocabulary and IDF; their labels join the fit of the
+    categories they label. Left out: `data.files` and the phonetic map (online_violence)."""
+
+    config: object  # training.config.TrainConfig
+    others: pd.DataFrame
+    data_dir: Path
+
+
+def full_fit(data_dir: Path, taxonomy: Taxonomy, labeled: pd.DataFrame, config=None) -> FullFit:
+    """The FullFit of `config` (default: the shipped training config) for `labeled` titles."""
+    from qinglang.data.dataset import Sampling, build_dataset
+    from qinglang.data.schema import dedup_key
+    from qinglang.training.config import load_config
+
+    config = config or load_config(None)
+    d = config.data
+    corpora = [c for c in d.corpora if c != LABELED_FOLDER]
+    sampling = Sampling(d.dev_fraction, d.test_fraction, d.max_rows_per_source)
+    table = build_dataset(taxonomy, data_dir=data_dir, corpora=corpora, sampling=sampling).table
+    rows = table[table["split"].isin(list(d.fit_splits))]
+    rows = rows[~rows["text"].map(dedup_key).isin(set(labeled["text"].map(dedup_key)))]
+    return FullFit(config, rows[["text", "kind", *taxonomy.keys]].reset_index(drop=True), Path(data_dir))
+
+
 def fit_period_model(
-    period: Period, taxonomy: Taxonomy, spec: BacktestSpec, pool: list[str] | None = None, seed: int = 0
+    period: Period,
+    taxonomy: Taxonomy,
+    spec: BacktestSpec,
+    pool: list[str] | None = None,
+    seed: int = 0,
+    full: FullFit | None = None,
 ) -> MultiCategoryClassifier | None:
     """The default config's classifier fitted on the period's earlier titles (as kind
     title), for the categories with enough positives and negatives there; None if none.
-    `pool`: unlabeled titles for the config's self-training (None: no self-training)."""
+    `pool`: unlabeled titles for the config's self-training (None: no self-training).
+    `full`: fit as training does, with the other corpora's rows first and the weak labels
+    dated before the period."""
     from qinglang.training.config import load_config
     from qinglang.training.train import build_classifier
 
     fit = period.fit
-    keys = [k for k in taxonomy.keys if min(int(fit[k].sum()), int(len(fit) - fit[k].sum())) >= spec.min_positives]
+    keys = _fitted_keys(fit if full is None else pd.concat([full.others, fit]), taxonomy, spec.min_positives)
     if not keys:
         return None
-    classifier = build_classifier(load_config(), taxonomy, unlabeled=pool)
+    classifier = build_classifier(full.config if full else load_config(), taxonomy, unlabeled=pool)
     params = classifier.get_params()["category_params"] or {}
     classifier.set_params(
         categories=keys,
@@ -198,8 +243,49 @@ def fit_period_model(
         min_positives=spec.min_positives,
         random_state=seed,
     )
+    texts, Y = fit["text"].tolist(), fit[keys].to_numpy(dtype=float)
     kinds = np.full(len(fit), TITLE, dtype=object)
-    return classifier.fit(fit["text"].tolist(), fit[keys].to_numpy(dtype=float), unlabeled=pool, kinds=kinds)
+    weak = None
+    if full is not None:
+        texts = full.others["text"].tolist() + texts
+        Y = np.vstack([full.others[keys].to_numpy(dtype=float), Y])
+        kinds = np.concatenate([full.others["kind"].to_numpy(dtype=object), kinds])
+        weak = period_weak_rows(full, taxonomy, period, keys)
+    return classifier.fit(texts, Y, unlabeled=pool, kinds=kinds, weak=weak)
+
+
+def _fitted_keys(rows: pd.DataFrame, taxonomy: Taxonomy, min_positives: int) -> list[str]:
+    """The categories with at least `min_positives` positives and as many negatives among
+    the rows where they are known (NaN: unknown)."""
+    keys = []
+    for key in taxonomy.keys:
+        known = rows[key].dropna()
+        if min(int(known.sum()), int(len(known) - known.sum())) >= min_positives:
+            keys.append(key)
+    return keys
+
+
+def period_weak_rows(full: FullFit, taxonomy: Taxonomy, period: Period, keys: list[str]):
+    """Training's weak rows (data.weak_labels) dated before the period's first day, minus
+    every labeled text, cut to `keys`; None without weak labels or rows."""
+    from qinglang.data.dataset import Dataset
+    from qinglang.models.multilabel import WeakRows
+    from qinglang.training import train
+
+    spec = full.config.data.weak_labels
+    if spec is None:
+        return None
+    moved = spec.model_copy(update={"before": period.start.date()})
+    config = full.config.model_copy(update={"data": full.config.data.model_copy(update={"weak_labels": moved})})
+    known = pd.concat([full.others[["text"]], period.fit[["text"]], period.evaluate[["text"]]], ignore_index=True)
+    data = train.RunData(taxonomy, Dataset(known, {}, {}, []), "backtest", period.fit, period.evaluate)
+    weak, _ = train.weak_rows(config, full.data_dir, data, release=False)
+    if weak is None:
+        return None
+    Y = weak.Y[:, [taxonomy.keys.index(k) for k in keys]]
+    keep = ~np.isnan(Y).all(axis=1)
+    texts = [t for t, k in zip(weak.texts, keep, strict=True) if k]
+    return WeakRows(texts, Y[keep], weak.kind, weak.weight) if texts else None
 
 
 def archive_pool(archive_titles: pd.DataFrame, labeled: pd.DataFrame, before: pd.Timestamp) -> list[str]:
@@ -278,12 +364,17 @@ def run_backtest(
     spec: BacktestSpec,
     shipped: ModelBundle | None = None,
     archive_titles: pd.DataFrame | None = None,
+    full: FullFit | None = None,
 ) -> BacktestResult:
     """The backtest table of every period and seed (and the shipped model's dev-period
     rows), and the estimator it chooses. `archive_titles` (title, first_seen) are needed
-    with `spec.self_training`."""
+    with `spec.self_training`, `full` (full_fit) with `spec.fit == "full"`."""
     if spec.self_training and archive_titles is None:
         raise ValueError("self_training needs the archive titles")
+    if spec.fit not in FIT_RECIPES:
+        raise ValueError(f"unknown fit recipe {spec.fit!r}; choose one of {', '.join(FIT_RECIPES)}")
+    if (spec.fit == "full") != (full is not None):
+        raise ValueError('spec.fit "full" needs the FullFit (full_fit), and only it')
     if shipped is not None:
         check_unseen_dev(shipped)
     records, periods, seconds = [], [], {}
@@ -293,7 +384,7 @@ def run_backtest(
         pool = archive_pool(archive_titles, labeled, period.start) if spec.self_training else None
         trained = []
         for seed in spec.seeds:
-            classifier = fit_period_model(period, taxonomy, spec, pool, seed)
+            classifier = fit_period_model(period, taxonomy, spec, pool, seed, full)
             if classifier is not None:
                 trained = [k for k, t in zip(classifier.categories_, classifier.trained_, strict=True) if t]
                 records += period_records(period, (classifier, "period", seed), taxonomy, spec)
@@ -328,8 +419,35 @@ def _period_info(period: Period, trained: list[str], taxonomy: Taxonomy) -> dict
 def choose_estimator(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
     """The estimator with the smallest worst abs error over periods × `categories` (period
     models only), averaged over seeds; then the smallest mean error; then ESTIMATORS
-    order. An estimator missing any (seed, period, category) cannot be chosen."""
+    order. An estimator missing any (seed, period, category) cannot be chosen.
+    `by_category`: the same rule for each category alone (the audit uses it per category);
+    `held_out`: for each category and period, the estimator that rule picks from the other
+    periods and its error in the left-out one, so the error of choosing by backtest is
+    measured on a period the choice did not see."""
     rows = table[(table["model"] == "period") & table["category"].isin(categories)]
+    worst, mean, by_seed = _errors(rows)
+    best = _best(worst, mean)
+    if best is None:
+        raise ValueError(f"no estimator has a backtest error for every period of {', '.join(categories)}")
+    seeds = len(rows["seed"].unique())
+    by_category = {k: _best(*_errors(rows[rows["category"] == k])[:2]) or best for k in categories}
+    return {
+        "estimator": best,
+        "rule": f"smallest worst-period abs error over {', '.join(categories)} (period models), averaged over "
+        f"{seeds} seeds; then smallest mean error",
+        "categories": list(categories),
+        "worst_abs_error": _rounded(worst),
+        "mean_abs_error": _rounded(mean),
+        "worst_abs_error_by_seed": by_seed,
+        "by_category": by_category,
+        "held_out": _held_out(rows, categories),
+    }
+
+
+def _errors(rows: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """Per estimator: the worst abs error over the rows' (period, category) cells averaged
+    over seeds, the mean abs error, and the worst per seed; inf / None for an estimator
+    missing a cell."""
     cells = rows[["seed", "period", "category"]].drop_duplicates()
     worst, mean, by_seed = {}, {}, {}
     for name in ESTIMATORS:
@@ -339,18 +457,35 @@ def choose_estimator(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
         worst[name] = float(per_seed.mean()) if complete else math.inf
         mean[name] = float(errors["abs_error"].mean()) if complete else math.inf
         by_seed[name] = [None if pd.isna(v) else round(float(v), 6) for v in per_seed] if complete else None
+    return worst, mean, by_seed
+
+
+def _best(worst: dict, mean: dict) -> str | None:
     best = min(ESTIMATORS, key=lambda n: (worst[n], mean[n], ESTIMATORS.index(n)))
-    if not math.isfinite(worst[best]):
-        raise ValueError(f"no estimator has a backtest error for every period of {', '.join(categories)}")
-    return {
-        "estimator": best,
-        "rule": f"smallest worst-period abs error over {', '.join(categories)} (period models), averaged over "
-        f"{len(cells['seed'].unique())} seeds; then smallest mean error",
-        "categories": list(categories),
-        "worst_abs_error": _rounded(worst),
-        "mean_abs_error": _rounded(mean),
-        "worst_abs_error_by_seed": by_seed,
-    }
+    return best if math.isfinite(worst[best]) else None
+
+
+def _held_out(rows: pd.DataFrame, categories: tuple[str, ...]) -> list[dict]:
+    """Leave one period out: per category, the estimator chosen on the other periods and
+    its mean (and largest) abs error over seeds in the left-out period."""
+    out = []
+    for key in categories:
+        cat = rows[rows["category"] == key]
+        for period in cat["period"].unique():
+            chosen = _best(*_errors(cat[cat["period"] != period])[:2])
+            errors = cat[(cat["period"] == period) & (cat["estimator"] == chosen)]["abs_error"]
+            if chosen is None or errors.empty:
+                continue
+            out.append(
+                {
+                    "category": key,
+                    "period": period,
+                    "estimator": chosen,
+                    "abs_error": round(float(errors.mean()), 6),
+                    "max_abs_error": round(float(errors.max()), 6),
+                }
+            )
+    return out
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float | None]:
@@ -395,7 +530,11 @@ def load_backtest(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the backtest file: {exc}", file=str(path)) from exc
     ok = isinstance(body, dict) and body.get("version") == BACKTEST_VERSION and isinstance(body.get("table"), list)
-    if not ok or (body.get("choice") or {}).get("estimator") not in ESTIMATORS:
+    choice = body.get("choice") if ok else None
+    named = (
+        [] if not isinstance(choice, dict) else [choice.get("estimator"), *(choice.get("by_category") or {}).values()]
+    )
+    if not ok or not named or any(n not in ESTIMATORS for n in named):
         raise DataError(
             f"not a share backtest file (version {BACKTEST_VERSION}, with a table and a chosen estimator)",
             file=str(path),

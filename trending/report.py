@@ -127,6 +127,7 @@ _UNIT_WORD = {"slots": "list slots (entries)", "titles": "distinct titles"}
 def _header(s: dict, model_ref: str) -> list[str]:
     estimator = s["estimator"]
     fallback = s.get("estimator_fallback") or {}
+    own = s.get("estimator_own_choice") or {}
     return [
         "# Trending-list health audit",
         "",
@@ -143,7 +144,12 @@ def _header(s: dict, model_ref: str) -> list[str]:
         f"- Share estimator: **{estimator}** (from {s['estimator_source']}), {_ESTIMATOR_TEXT[estimator]}; "
         f"{s['n_boot']} bootstrap replicates where it has an interval, seed {s['seed']}. Every estimator is quapy's quantifier fitted on the model's title validation data "
         "(labels and out-of-fold calibrated probabilities of the labeled titles); the classifier is not refitted.",
-        *([f"- Estimated with {FALLBACK} instead, as they cannot fit {estimator}: "] if fallback else []),
+        *(
+            [f"- Per category, from the same source: {', '.join(f'{k} **{e}**' for k, e in own.items())}."]
+            if own
+            else []
+        ),
+        *([f"- Estimated with {FALLBACK} instead: "] if fallback else []),
         *(f"  - {k}: {why}" for k, why in fallback.items()),
         f"- {_INTERVALS_NOTE}",
         f"- Not trained, so not estimated: {', '.join(s['untrained_categories']) or 'none'}.",
@@ -246,37 +252,72 @@ def _backtest_section(backtest: dict | None, estimator: str) -> list[str]:
         ]
     choice, table = backtest["choice"], pd.DataFrame(backtest["table"])
     shown = estimator if (table["estimator"] == estimator).any() else choice["estimator"]
+    by_category = choice.get("by_category") or {}
+    if shown != choice["estimator"]:  # --estimator overrides the file's choice for every category
+        by_category = {}
     worst = ", ".join(f"{n} {_pct(v)}" for n, v in choice["worst_abs_error"].items() if v is not None)
     targets, spec = backtest["targets"], backtest.get("spec", {})
+    summary = summarise(table)
+    summary = summary[summary["estimator"] == summary["category"].map(by_category).fillna(shown)]
     lines += [
-        f"From `{backtest['path']}`. For each period, a model fitted only on the labeled titles first seen before it "
-        f"(the default config on titles only{', trivial self-trained on earlier archive titles' if spec.get('self_training') else ''}; "
-        f"once per seed {spec.get('seeds', '')}, the seed drawing its validation folds) estimates the share of the period's "
+        f"From `{backtest['path']}`. For each period, {_recipe_text(spec)} "
+        f"(once per seed {spec.get('seeds', '')}, the seed drawing its validation folds) estimates the share of the period's "
         "uniform labeled titles (a share of distinct titles), compared with their labeled share, whose 95% Wilson interval "
-        "shows that it is a sample too. `model` shipped: a model fitted on the train split only, on the dev period "
-        "(for the harmful categories no period model can learn). "
-        f"Chosen estimator: **{choice['estimator']}** ({choice['rule']}); worst-period error in points: {worst}. "
-        f"Targets: within {100 * targets['low-value']:.0f} points for low-value categories and "
-        f"{100 * targets['harmful']:.0f} for harmful ones, in every period. Rows below: {shown}, means over seeds.",
+        "shows that it is a sample too. `model` shipped: a model fitted on the train split only, on the dev period"
+        + (". " if spec.get("fit") == "full" else " (for the harmful categories no period model can learn). ")
+        + f"Chosen estimator: **{choice['estimator']}** ({choice['rule']}); worst-period error in points: {worst}. "
+        + (
+            "Per category (used by this audit): " + ", ".join(f"{k} **{e}**" for k, e in by_category.items()) + ". "
+            if by_category
+            else ""
+        )
+        + _held_out_text(choice.get("held_out") or [])
+        + f"Targets: within {100 * targets['low-value']:.0f} points for low-value categories and "
+        f"{100 * targets['harmful']:.0f} for harmful ones, in every period. Rows below: each category's estimator, "
+        "means over seeds.",
         "",
-        md_table(_backtest_table(summarise(table), shown)),
+        md_table(_backtest_table(summary)),
         "",
-        _backtest_verdict(summarise(table), shown),
+        _backtest_verdict(summary),
         "",
     ]
     return lines + _unmodelled_note(table)
 
 
-def _backtest_table(summary: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    rows = summary[summary["estimator"] == estimator]
+def _recipe_text(spec: dict) -> str:
+    if spec.get("fit") == "full":
+        return (
+            "a model fitted as `qinglang train` fits the shipped one on what came before it (the labeled titles first "
+            "seen before the period, the other corpora's train rows, Weibo's topic tags dated before it as weak labels)"
+        )
+    trivial = ", trivial self-trained on earlier archive titles" if spec.get("self_training") else ""
+    return (
+        f"a model fitted only on the labeled titles first seen before it (the default config on titles only{trivial})"
+    )
+
+
+def _held_out_text(held_out: list[dict]) -> str:
+    """The error of choosing by backtest, measured on periods the choice did not see."""
+    if not held_out:
+        return ""
+    worst = pd.DataFrame(held_out).groupby("category", sort=False)["abs_error"].max()
+    return (
+        "Choosing on the other periods and measuring the left-out one, the worst error is "
+        + ", ".join(f"{k} {_pct(v)}" for k, v in worst.items())
+        + " points. "
+    )
+
+
+def _backtest_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "period": rows["period"],
             "category": rows["category"],
             "model": rows["model"],
+            "estimator": rows["estimator"],
             "estimate": [
-                f"{_pct(v)}{'' if u == estimator else f' ({u})'}"
-                for v, u in zip(rows["estimate"], rows["used"], strict=True)
+                f"{_pct(v)}{'' if u == e else f' ({u})'}"
+                for v, u, e in zip(rows["estimate"], rows["used"], rows["estimator"], strict=True)
             ],
             "labeled [95%]": [
                 f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]"
@@ -292,16 +333,16 @@ def _backtest_table(summary: pd.DataFrame, estimator: str) -> pd.DataFrame:
     )
 
 
-def _backtest_verdict(summary: pd.DataFrame, estimator: str) -> str:
-    """Per category and model, in how many (period, seed) cells the estimate met its target."""
-    rows = summary[(summary["estimator"] == estimator) & summary["abs_error"].notna()]
+def _backtest_verdict(rows: pd.DataFrame) -> str:
+    """Per category and model, in how many (period, seed) cells its estimator met the target."""
+    rows = rows[rows["abs_error"].notna()]
     parts = []
-    for (key, model), cat in rows.groupby(["category", "model"], sort=False):
+    for (key, model, name), cat in rows.groupby(["category", "model", "estimator"], sort=False):
         parts.append(
-            f"{key} ({model}) met in {int(cat['seeds_within'].sum())} of {int(cat['seeds'].sum())} period×seed cells, "
-            f"worst {_pct(cat['max_abs_error'].max())} points"
+            f"{key} ({model}, {name}) met in {int(cat['seeds_within'].sum())} of {int(cat['seeds'].sum())} "
+            f"period×seed cells, worst {_pct(cat['max_abs_error'].max())} points"
         )
-    return f"With {estimator}: " + "; ".join(parts) + "." if parts else f"No backtest rows for {estimator}."
+    return "Targets: " + "; ".join(parts) + "." if parts else "No backtest rows for the chosen estimators."
 
 
 def _unmodelled_note(table: pd.DataFrame) -> list[str]:

@@ -14,7 +14,7 @@ from qinglang.data.errors import DataError
 from qinglang.data.loaders.archive import band_rank
 from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit
 from qinglang.trending.backtest import BacktestResult, BacktestSpec, choose_estimator, write_backtest
-from qinglang.trending.prevalence import ESTIMATORS
+from qinglang.trending.prevalence import DEFAULT_BY_CATEGORY, DEFAULT_ESTIMATOR, ESTIMATORS
 from qinglang.trending.report import write_report
 
 pytestmark = pytest.mark.corpora
@@ -49,6 +49,11 @@ def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, 
     assert any("2024-08-05.json" in p and "no entry has a title" in p for p in result.problems)
     assert any("2023-02-30.json" in p and "not a date" in p for p in result.problems)
     assert s["entries"] == sum(len(day_records(archive, d)) for d in DAYS)
+    trained = {k for k, t in zip(demo_bundle.categories, demo_bundle.classifier.trained_, strict=True) if t}
+    own = {k: e for k, e in DEFAULT_BY_CATEGORY.items() if k in trained}
+    assert s["estimator"] == DEFAULT_ESTIMATOR and s["estimator_own_choice"] == own
+    for key, name in s["estimator_by_category"].items():
+        assert name == own.get(key, DEFAULT_ESTIMATOR) or (name == "pcc" and key in s["estimator_fallback"])
 
     clf = demo_bundle.classifier
     whole = result.days[result.days["scope"] == "all"]
@@ -60,9 +65,12 @@ def test_audit_reads_good_days_reports_bad_ones_and_estimates_each_day(archive, 
         assert (rows["entries"] == len(records)).all()
         for j, key in enumerate(demo_bundle.categories):
             if clf.trained_[j]:
-                assert rows.at[key, "share"] == pytest.approx(proba[:, j].mean())
                 assert rows.at[key, "flagged"] == flags[:, j].sum()
-                assert rows.at[key, "share_low"] <= rows.at[key, "share"] <= rows.at[key, "share_high"]
+                if s["estimator_by_category"][key] == "pcc":  # the default, bar DEFAULT_BY_CATEGORY
+                    assert rows.at[key, "share"] == pytest.approx(proba[:, j].mean())
+                    assert rows.at[key, "share_low"] <= rows.at[key, "share"] <= rows.at[key, "share_high"]
+                else:
+                    assert 0 <= rows.at[key, "share"] <= 1
             else:
                 assert np.isnan(rows.at[key, "share"])
         top10 = result.days[(result.days["scope"] == "top10") & (result.days["day"] == pd.Timestamp(day).date())]
@@ -210,8 +218,8 @@ def test_cli_dates(archive, demo_bundle, tmp_path):
 
 
 def test_titles_unit_counts_each_title_once_per_day_and_month(archive, demo_bundle):
-    slots = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1))
-    titles = run_audit(demo_bundle, AuditRequest(archive, n_boot=30, jobs=1, unit="titles"))
+    slots = run_audit(demo_bundle, AuditRequest(archive, estimator="pcc", n_boot=0, jobs=1))
+    titles = run_audit(demo_bundle, AuditRequest(archive, estimator="pcc", n_boot=30, jobs=1, unit="titles"))
     assert slots.summary["unit"] == "slots" and titles.summary["unit"] == "titles"
     clf = demo_bundle.classifier
     for day in DAYS:
@@ -265,3 +273,27 @@ def test_backtest_file_sets_the_default_estimator_and_is_reported(archive, demo_
     (tmp_path / "bad.json").write_text("{}", "utf-8")
     with pytest.raises(DataError, match="not a share backtest file"):
         run_audit(demo_bundle, AuditRequest(archive, backtest=tmp_path / "bad.json"))
+
+
+def test_a_backtest_choice_per_category_is_used_per_category(archive, demo_bundle, tmp_path):
+    errors = {"celebrity_hype": (0.05, 0.01, 0.06, 0.07, 0.08, 0.03), "trivial": (0.05, 0.04, 0.06, 0.07, 0.08, 0.02)}
+    table = pd.DataFrame(
+        [
+            {"period": p, "seed": 0, "category": c, "group": "low-value", "model": "period", "estimator": e, "used": e,
+             "estimate": 0.2 + err, "labeled": 0.2, "labeled_low": 0.15, "labeled_high": 0.25,
+             "labeled_positives": 40, "rows": 200, "abs_error": err, "within_target": err <= 0.03}
+            for p in ("2023H1", "2023H2") for c, errs in errors.items()
+            for e, err in zip(ESTIMATORS, errs, strict=True)
+        ]
+    )  # fmt: skip
+    choice = choose_estimator(table, ("celebrity_hype", "trivial"))
+    assert choice["estimator"] == "hdy" and choice["by_category"] == {"celebrity_hype": "pcc", "trivial": "hdy"}
+    path = write_backtest(BacktestResult(table, [], choice, BacktestSpec()), tmp_path / "bt.json")
+    used = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, backtest=path)).summary
+    by_category = used["estimator_by_category"]
+    assert by_category["celebrity_hype"] == "pcc"
+    assert by_category["trivial"] in ("hdy", "pcc")  # pcc only where the demo model cannot fit hdy
+    others = {k: v for k, v in by_category.items() if k not in errors}
+    assert set(others.values()) <= {"hdy", "pcc"}  # the overall choice (or its fallback) elsewhere
+    explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="cc", n_boot=0, jobs=1, backtest=path)).summary
+    assert set(explicit["estimator_by_category"].values()) == {"cc"}  # --estimator wins for every category

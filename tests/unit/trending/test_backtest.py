@@ -11,9 +11,12 @@ from qinglang.data.errors import DataError
 from qinglang.trending.backtest import (
     TABLE_COLUMNS,
     BacktestSpec,
+    FullFit,
     choose_estimator,
+    fit_period_model,
     load_backtest,
     load_labeled_titles,
+    period_weak_rows,
     run_backtest,
     split_period,
     write_backtest,
@@ -110,6 +113,75 @@ def test_the_choice_is_the_smallest_worst_error_then_the_smallest_mean():
     assert choose_estimator(_table(errors), ("celebrity_hype", "trivial"))["estimator"] == "cc"
 
 
+def test_each_category_gets_its_own_choice_and_choosing_is_checked_on_left_out_periods():
+    base = {n: [0.10, 0.10, 0.10, 0.10] for n in ESTIMATORS}
+    # cells: (2023H1 hype, 2023H1 trivial, 2023H2 hype, 2023H2 trivial)
+    errors = {**base, "pcc": [0.01, 0.09, 0.01, 0.09], "emq": [0.09, 0.01, 0.09, 0.02], "hdy": [0.05, 0.05, 0.05, 0.05]}
+    choice = choose_estimator(_table(errors), ("celebrity_hype", "trivial"))
+    assert choice["estimator"] == "hdy"  # best worst error over both categories together
+    assert choice["by_category"] == {"celebrity_hype": "pcc", "trivial": "emq"}
+    held = {(r["category"], r["period"]): r for r in choice["held_out"]}
+    assert set(held) == {(c, p) for c in ("celebrity_hype", "trivial") for p in ("2023H1", "2023H2")}
+    # trivial's 2023H1 is left out: emq is chosen on 2023H2 alone; its error there is 2023H1's, seeds 0 and 1
+    assert held[("trivial", "2023H1")]["estimator"] == "emq"
+    assert held[("trivial", "2023H1")]["abs_error"] == pytest.approx(0.015)
+    assert held[("trivial", "2023H1")]["max_abs_error"] == pytest.approx(0.02)
+
+
+def _hot_history(folder, rows):
+    path = folder / "weibo_hot_history" / "weibo_hot_history_2024.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("day,title,category\n" + "".join(f"{d},{t},{c}\n" for d, t, c in rows), "utf-8")
+
+
+def _full_fit(taxonomy, tmp_path, labeled) -> FullFit:
+    from qinglang.training.config import load_config
+
+    rng = np.random.default_rng(1)
+    texts = ["".join(rng.choice(NEWS + TRIVIAL, 4)) + f"评论{i}" for i in range(300)]
+    others = pd.DataFrame({"text": texts, "kind": "comment"})
+    for key in taxonomy.keys:
+        others[key] = np.nan
+    others["online_violence"] = (rng.random(300) < 0.3).astype(float)  # a category only the others label
+    hot = [("2023-12-20", "猫咪搞笑段子合集", "搞笑"), ("2023-12-21", "明星机场私服", "明星-内地")]
+    hot += [("2024-01-05", "晚霞萌宠表情包", "萌宠"), ("2023-12-22", labeled["text"].iat[0], "搞笑")]
+    _hot_history(tmp_path, hot)
+    return FullFit(load_config(None), others, tmp_path)
+
+
+def test_a_full_fit_period_model_reads_the_other_corpora_and_only_earlier_weak_rows(taxonomy, tmp_path):
+    labeled = _synthetic_titles(taxonomy)
+    full = _full_fit(taxonomy, tmp_path, labeled)
+    period = split_period(labeled, *SPEC.periods[1])  # 2024H1
+    weak = period_weak_rows(full, taxonomy, period, ["celebrity_hype", "trivial"])
+    # the 2024-01-05 row is in the period and the labeled title is labeled: only two rows remain
+    assert dict(zip(weak.texts, weak.Y.tolist(), strict=True)) == {"明星机场私服": [1, 0], "猫咪搞笑段子合集": [0, 1]}
+    assert weak.kind == "title"
+    model = fit_period_model(period, taxonomy, SPEC, seed=0, full=full)
+    # online_violence has no title positives; the other corpora's labels make it a period category
+    assert list(model.categories_) == ["celebrity_hype", "trivial", "online_violence"]
+    assert list(fit_period_model(period, taxonomy, SPEC, seed=0).categories_) == ["celebrity_hype", "trivial"]
+    assert _has_term(model, "评论")  # the other corpora's texts shape the features
+    assert not _has_term(fit_period_model(period, taxonomy, SPEC, seed=0), "评论")
+
+
+def _has_term(model, term: str) -> bool:
+    return any(term in part.vocabulary_ for _, part in model.vectorizer_.named_steps["tfidf"].transformer_list)
+
+
+def test_the_full_recipe_needs_its_rows_and_is_reproducible(taxonomy, tmp_path):
+    labeled = _synthetic_titles(taxonomy)
+    full = _full_fit(taxonomy, tmp_path, labeled)
+    spec = BacktestSpec(periods=SPEC.periods[1:], seeds=(0,), n_boot=10, fit="full")
+    with pytest.raises(ValueError, match="needs the FullFit"):
+        run_backtest(labeled, taxonomy, spec)
+    with pytest.raises(ValueError, match="unknown fit recipe"):
+        run_backtest(labeled, taxonomy, BacktestSpec(fit="everything"), full=full)
+    first, second = run_backtest(labeled, taxonomy, spec, full=full), run_backtest(labeled, taxonomy, spec, full=full)
+    pd.testing.assert_frame_equal(first.table, second.table)
+    assert first.to_json()["spec"]["fit"] == "full"
+
+
 def test_labeled_titles_are_read_with_their_first_seen_day(taxonomy, tmp_path):
     folder = tmp_path / "weibo_trending_labeled"
     folder.mkdir()
@@ -129,5 +201,10 @@ def test_a_bad_backtest_file_is_a_clear_error(tmp_path):
     (tmp_path / "x.json").write_text('{"version": 1, "table": [], "choice": {"estimator": "guess"}}', "utf-8")
     with pytest.raises(DataError, match="not a share backtest file"):
         load_backtest(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text(
+        '{"version": 1, "table": [], "choice": {"estimator": "pcc", "by_category": {"trivial": "guess"}}}', "utf-8"
+    )
+    with pytest.raises(DataError, match="not a share backtest file"):
+        load_backtest(tmp_path / "y.json")
     with pytest.raises(DataError, match="cannot read the backtest file"):
         load_backtest(tmp_path / "missing.json")
