@@ -3,8 +3,8 @@ hdy) on the labeled trending titles, choose the default, and write the JSON that
 `qinglang audit --backtest FILE` prints and takes its default estimator from.
 
 For each period (2023H1, 2023H2, 2024H1, 2024H2) a model that never saw it (trending/backtest.py:
-the default config's classifier for the categories with at least 10 positive titles before
-the period) estimates the share of the period's uniform labeled titles, which is compared
+the default config's classifier for the categories with at least 10 positives before the
+period: labeled titles, plus with --fit full the other corpora's rows) estimates the share of the period's uniform labeled titles, which is compared
 with their labeled share. --fit full (default): the model is fitted as `qinglang train` fits
 the shipped one, on the labeled titles first seen before the period, the other corpora's
 train rows (vocabulary, IDF) and Weibo's topic tags dated before it as weak labels; --fit
@@ -14,8 +14,11 @@ else runs/latest/bundle; a model that saw dev is refused), that model's estimate
 period (2024H2) are added for every category: the only out-of-time estimate of the harmful
 categories, which have (almost) no positive titles to fit a period model on. The chosen
 estimator: the smallest worst-period abs error over celebrity_hype and trivial (period
-models), then the smallest mean error; the same rule per category (the audit uses these),
-and, to measure that choice honestly, chosen on three periods and scored on the fourth.
+models), then the smallest mean error; the same rule for each of those two categories (the
+audit uses these; the harmful categories take the overall choice). To measure the choice on
+periods it was not made on: chosen on three periods and scored on the fourth, and forward,
+chosen on the earlier periods only and scored on the next (as a choice made today meets
+the next half-year).
 
 Targets (the issue's "done when"): celebrity_hype and trivial within 3 points of the
 labeled share in every period; harmful categories within 1 point.
@@ -140,12 +143,16 @@ def _print(result) -> None:
         print(f"  {name:5} worst {_pts(worst)}  mean {_pts(mean)} points  (worst per seed: {per_seed})")
     by_category = choice.get("by_category") or {}
     print("\n  per category (the audit uses these): " + ", ".join(f"{k} {e}" for k, e in by_category.items()))
-    print("\n  choosing on the other periods (leave one period out), error in the left-out one, mean (max) over seeds:")
-    for rec in choice.get("held_out", []):
-        print(
-            f"    {rec['category']:15} {rec['period']}: {rec['estimator']:5} "
-            f"{100 * rec['abs_error']:.1f} ({100 * rec['max_abs_error']:.1f})"
-        )
+    for key, how in (
+        ("held_out", "on the other periods (leave one period out), error in the left-out one"),
+        ("forward", "on the earlier periods only, error in the next one"),
+    ):
+        print(f"\n  choosing {how}, mean (max) over seeds:")
+        for rec in choice.get(key, []):
+            print(
+                f"    {rec['category']:15} {rec['period']}: {rec['estimator']:5} "
+                f"{100 * rec['abs_error']:.1f} ({100 * rec['max_abs_error']:.1f})"
+            )
     _print_targets(table, choice["estimator"], by_category)
 
 

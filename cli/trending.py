@@ -112,15 +112,16 @@ def _print_audit(result) -> None:
     check = result.label_check
     if check is None:
         return
-    typer.echo(f"estimated vs labeled share on {int(check['rows'].iat[0])} uniform dev titles ({estimator}):")
+    typer.echo(
+        f"estimated vs labeled share on {int(check['rows'].iat[0])} uniform dev titles (the audit's estimators):"
+    )
     for rec in check.itertuples(index=False):
         rec = rec._asdict()
-        used = "pcc" if _missing(rec[estimator]) else estimator  # as the audit falls back
-        if _missing(rec[used]):
+        if _missing(rec["audit"]):
             continue
         typer.echo(
-            f"  {rec['category']:17} labeled {100 * rec['labeled_share']:5.1f}%  estimated {100 * rec[used]:5.1f}%  "
-            f"abs error {100 * rec[used + '_abs_error']:4.1f} points" + ("" if used == estimator else f" ({used})")
+            f"  {rec['category']:17} labeled {100 * rec['labeled_share']:5.1f}%  estimated {100 * rec['audit']:5.1f}%  "
+            f"abs error {100 * rec['audit_abs_error']:4.1f} points ({rec['audit_estimator']})"
         )
 
 

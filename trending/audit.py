@@ -111,6 +111,11 @@ class _Method:
     plan: list[str]
     wanted: list[str]  # per category: `name`, or its own choice (backtest file or DEFAULT_BY_CATEGORY)
 
+    def used(self, bundle: ModelBundle) -> dict[str, str]:
+        """The estimator used for each trained category."""
+        clf = bundle.classifier
+        return {k: e for k, e, t in zip(clf.categories_, self.plan, clf.trained_, strict=True) if t}
+
 
 @dataclass
 class _Scored:
@@ -152,7 +157,8 @@ def run_audit(bundle: ModelBundle, request: AuditRequest) -> AuditResult:
 
     started = time.perf_counter()
     if request.data_dir is not None:
-        result.label_check = check_against_labels(bundle, request.data_dir, profile, request.n_boot, request.seed)
+        check = check_against_labels(bundle, request.data_dir, profile, request.n_boot, request.seed)
+        result.label_check = None if check is None else with_audit_columns(check, method.used(bundle))
     seconds["label_check"] = time.perf_counter() - started
     result.backtest = backtest
     result.summary = _summary(bundle, request, scored, (profile, method), seconds)
@@ -169,6 +175,8 @@ def _method(bundle: ModelBundle, request: AuditRequest, backtest: dict | None) -
     elif backtest is not None:
         name, source, strict = backtest["choice"]["estimator"], f"the backtest {backtest['path']}", False
         per_category = backtest["choice"].get("by_category") or {}
+        if not per_category:  # written before per-category choices: say that its choice covers every category
+            source += " (one estimator for every category: the file has no per-category choice)"
     else:
         name, source, strict = DEFAULT_ESTIMATOR, "the default", False
         per_category = DEFAULT_BY_CATEGORY
@@ -303,7 +311,7 @@ def _summary(
         "estimator": method.name,
         "estimator_requested": request.estimator,
         "estimator_source": method.source,
-        "estimator_by_category": {k: method.plan[j] for j, k in trained},
+        "estimator_by_category": method.used(bundle),
         "estimator_own_choice": {k: method.wanted[j] for j, k in trained if method.wanted[j] != method.name},
         "estimator_fallback": {
             k: f"cannot fit {method.wanted[j]}: {unusable_reason(method.wanted[j], method.fits, j)}"
@@ -489,6 +497,21 @@ def check_against_labels(
         record["flag_share"] = record["cc"]
         records.append(record)
     return _label_table(records)
+
+
+def with_audit_columns(check: pd.DataFrame, plan: dict[str, str]) -> pd.DataFrame:
+    """The check with the audit's own estimate per category: `audit_estimator` (the
+    estimator the audit used for it, after any fallback), `audit`, `audit_low`,
+    `audit_high` and `audit_abs_error` taken from that estimator's columns. Every reader of
+    the check (report, CLI, benchmark) reads these, so none re-derives the audit's choice."""
+    used = check["category"].map(plan)
+    out = check.assign(audit_estimator=used)
+    for suffix in ("", "_low", "_high", "_abs_error"):
+        out[f"audit{suffix}"] = [
+            float(check.at[i, f"{e}{suffix}"]) if isinstance(e, str) else np.nan
+            for i, e in zip(check.index, used, strict=True)
+        ]
+    return out
 
 
 def _uniform_dev_rows(bundle: ModelBundle, data_dir: Path) -> pd.DataFrame | None:

@@ -192,11 +192,15 @@ class FullFit:
     of `data.corpora` (text, kind and every category's label, NaN where unknown; minus the
     rows whose text is a labeled trending title), and the data directory (weak labels).
     Their texts shape the vectorizer's vocabulary and IDF; their labels join the fit of the
-    categories they label. Left out: `data.files` and the phonetic map (online_violence)."""
+    categories they label. `labeled`: every labeled title's text (train and dev, uniform and
+    enriched), kept out of the weak rows as training keeps them out. Left out: `data.files`
+    and the phonetic map (online_violence); a config that sets `data.source_weights` or a
+    category's `fit_sources` is refused, as the recipe does not apply them."""
 
     config: object  # training.config.TrainConfig
     others: pd.DataFrame
     data_dir: Path
+    labeled: pd.Series = field(default_factory=lambda: pd.Series([], dtype=object))
 
 
 def full_fit(data_dir: Path, taxonomy: Taxonomy, labeled: pd.DataFrame, config=None) -> FullFit:
@@ -207,12 +211,19 @@ def full_fit(data_dir: Path, taxonomy: Taxonomy, labeled: pd.DataFrame, config=N
 
     config = config or load_config(None)
     d = config.data
+    by_source = sorted(k for k, v in (config.model.categories or {}).items() if getattr(v, "fit_sources", None))
+    if d.source_weights or by_source:
+        raise ValueError(
+            "the full backtest recipe does not apply data.source_weights or per-category fit_sources "
+            f"(set here: {', '.join(['source_weights'] * bool(d.source_weights) + [f'{k}.fit_sources' for k in by_source])})"
+        )
     corpora = [c for c in d.corpora if c != LABELED_FOLDER]
     sampling = Sampling(d.dev_fraction, d.test_fraction, d.max_rows_per_source)
     table = build_dataset(taxonomy, data_dir=data_dir, corpora=corpora, sampling=sampling).table
     rows = table[table["split"].isin(list(d.fit_splits))]
     rows = rows[~rows["text"].map(dedup_key).isin(set(labeled["text"].map(dedup_key)))]
-    return FullFit(config, rows[["text", "kind", *taxonomy.keys]].reset_index(drop=True), Path(data_dir))
+    others = rows[["text", "kind", *taxonomy.keys]].reset_index(drop=True)
+    return FullFit(config, others, Path(data_dir), labeled["text"].reset_index(drop=True))
 
 
 def fit_period_model(
@@ -277,7 +288,10 @@ def period_weak_rows(full: FullFit, taxonomy: Taxonomy, period: Period, keys: li
         return None
     moved = spec.model_copy(update={"before": period.start.date()})
     config = full.config.model_copy(update={"data": full.config.data.model_copy(update={"weak_labels": moved})})
-    known = pd.concat([full.others[["text"]], period.fit[["text"]], period.evaluate[["text"]]], ignore_index=True)
+    known = pd.concat(
+        [full.others[["text"]], full.labeled.to_frame("text"), period.fit[["text"]], period.evaluate[["text"]]],
+        ignore_index=True,
+    )
     data = train.RunData(taxonomy, Dataset(known, {}, {}, []), "backtest", period.fit, period.evaluate)
     weak, _ = train.weak_rows(config, full.data_dir, data, release=False)
     if weak is None:
@@ -422,8 +436,10 @@ def choose_estimator(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
     order. An estimator missing any (seed, period, category) cannot be chosen.
     `by_category`: the same rule for each category alone (the audit uses it per category);
     `held_out`: for each category and period, the estimator that rule picks from the other
-    periods and its error in the left-out one, so the error of choosing by backtest is
-    measured on a period the choice did not see."""
+    periods and its error in the left-out one, so the choice is not scored on its own
+    errors (the later periods' models did see the left-out period's titles, and the choice
+    looks ahead); `forward`: the same with the choice made on the earlier periods only, as
+    a choice made today meets the next period."""
     rows = table[(table["model"] == "period") & table["category"].isin(categories)]
     worst, mean, by_seed = _errors(rows)
     best = _best(worst, mean)
@@ -441,6 +457,7 @@ def choose_estimator(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
         "worst_abs_error_by_seed": by_seed,
         "by_category": by_category,
         "held_out": _held_out(rows, categories),
+        "forward": _held_out(rows, categories, forward=True),
     }
 
 
@@ -465,14 +482,19 @@ def _best(worst: dict, mean: dict) -> str | None:
     return best if math.isfinite(worst[best]) else None
 
 
-def _held_out(rows: pd.DataFrame, categories: tuple[str, ...]) -> list[dict]:
-    """Leave one period out: per category, the estimator chosen on the other periods and
-    its mean (and largest) abs error over seeds in the left-out period."""
+def _held_out(rows: pd.DataFrame, categories: tuple[str, ...], forward: bool = False) -> list[dict]:
+    """Leave one period out: per category, the estimator chosen on the other periods (with
+    `forward`, on the periods before it; the periods are in time order) and its mean (and
+    largest) abs error over seeds in the left-out period."""
     out = []
     for key in categories:
         cat = rows[rows["category"] == key]
-        for period in cat["period"].unique():
-            chosen = _best(*_errors(cat[cat["period"] != period])[:2])
+        periods = list(cat["period"].unique())
+        for i, period in enumerate(periods):
+            if forward and i == 0:
+                continue
+            basis = cat[cat["period"].isin(periods[:i])] if forward else cat[cat["period"] != period]
+            chosen = _best(*_errors(basis)[:2])
             errors = cat[(cat["period"] == period) & (cat["estimator"] == chosen)]["abs_error"]
             if chosen is None or errors.empty:
                 continue
@@ -531,9 +553,7 @@ def load_backtest(path: Path) -> dict:
         raise DataError(f"cannot read the backtest file: {exc}", file=str(path)) from exc
     ok = isinstance(body, dict) and body.get("version") == BACKTEST_VERSION and isinstance(body.get("table"), list)
     choice = body.get("choice") if ok else None
-    named = (
-        [] if not isinstance(choice, dict) else [choice.get("estimator"), *(choice.get("by_category") or {}).values()]
-    )
+    named = [] if not isinstance(choice, dict) else _named_estimators(choice)
     if not ok or not named or any(n not in ESTIMATORS for n in named):
         raise DataError(
             f"not a share backtest file (version {BACKTEST_VERSION}, with a table and a chosen estimator)",
@@ -541,6 +561,19 @@ def load_backtest(path: Path) -> dict:
         )
     body["path"] = str(path)
     return body
+
+
+def _named_estimators(choice: dict) -> list:
+    """Every estimator a backtest choice names (its by_category and its held-out and forward
+    records too); a malformed part yields None, which no estimator is."""
+    by_category = choice.get("by_category") or {}
+    records = [*(choice.get("held_out") or []), *(choice.get("forward") or [])]
+    if not isinstance(by_category, dict) or not all(isinstance(r, dict) for r in records):
+        return [None]
+    need = ("category", "period", "estimator", "abs_error")
+    if any(any(k not in r for k in need) for r in records):
+        return [None]
+    return [choice.get("estimator"), *by_category.values(), *(r["estimator"] for r in records)]
 
 
 def check_unseen_dev(bundle: ModelBundle) -> None:

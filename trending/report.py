@@ -92,10 +92,9 @@ def _pct(v: float) -> str:
 
 def _markdown(result: AuditResult, model_ref: str) -> str:
     s = result.summary
-    estimator = s["estimator"]
     lines = _header(s, model_ref)
-    lines += _label_check_section(result.label_check, estimator)
-    lines += _backtest_section(result.backtest, estimator)
+    lines += _label_check_section(result.label_check, s)
+    lines += _backtest_section(result.backtest, s)
     lines += [
         "## Monthly share per category",
         "",
@@ -104,7 +103,7 @@ def _markdown(result: AuditResult, model_ref: str) -> str:
         "![groups stacked](groups_stacked.png)",
         "",
     ]
-    lines += _group_caveat(result.label_check, estimator)
+    lines += _group_caveat(result.label_check)
     whole = result.months[result.months["scope"] == "all"]
     pivot = whole.pivot(index="month", columns="category", values="share")
     pivot = pivot[[c for c in dict.fromkeys(whole["category"]) if pivot[c].notna().any()]]
@@ -113,7 +112,12 @@ def _markdown(result: AuditResult, model_ref: str) -> str:
     table = pd.DataFrame({"month": pivot.index, counted: sizes.reindex(pivot.index).to_numpy()})
     for c in pivot.columns:
         table[c] = [_pct(v) for v in pivot[c]]
-    lines += [f"Estimated share of {_UNIT_WORD[s['unit']]}, in %, whole list ({estimator}):", "", md_table(table), ""]
+    lines += [
+        f"Estimated share of {_UNIT_WORD[s['unit']]}, in %, whole list ({estimators_text(s)}):",
+        "",
+        md_table(table),
+        "",
+    ]
     lines += _top_titles_section(result.top_titles)
     lines += _standout_section(result.standout)
     if result.problems:
@@ -161,7 +165,7 @@ def _header(s: dict, model_ref: str) -> list[str]:
     ]
 
 
-def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str]:
+def _label_check_section(check: pd.DataFrame | None, s: dict) -> list[str]:
     lines = ["## Checked against people's labels", ""]
     if check is None:
         return lines + [
@@ -171,66 +175,70 @@ def _label_check_section(check: pd.DataFrame | None, estimator: str) -> list[str
     n = int(check["rows"].iat[0])
     lines += [
         f"The {n} uniform rows of the labeled trending dev split (distinct titles first seen 2024-07 … 2024-12, held out from training), "
-        f"estimated with the same model. Target: within {100 * SHARE_TARGET:.0f} points for {' and '.join(CHECKED_CATEGORIES)}. "
+        f"estimated with the same model and, per category, the estimator this audit used ({estimators_text(s)}). "
+        f"Target: within {100 * SHARE_TARGET:.0f} points for {' and '.join(CHECKED_CATEGORIES)}. "
         "Shares in %; errors in points.",
         "",
     ]
-    lines += [md_table(_label_check_table(check, estimator)), ""]
-    lines += [_target_verdicts(check, estimator), ""]
-    return lines + _few_positives_note(check, estimator)
+    lines += [md_table(_label_check_table(check, s.get("estimator_fallback") or {})), ""]
+    lines += [_target_verdicts(check), ""]
+    return lines + _few_positives_note(check)
 
 
-def _label_check_table(check: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    """Labeled share against the audit's estimator (pcc where a category cannot fit it,
-    marked ᵖ, as the audit does) with its interval, and every other estimator with its
-    error, in % and points."""
-    used = _with_fallback(check, estimator)
+def estimators_text(s: dict) -> str:
+    """The audit's estimators in a few words: the overall one, then each category's own."""
+    own = s.get("estimator_by_category") or {}
+    return s["estimator"] + "".join(f"; {k} {e}" for k, e in own.items() if e != s["estimator"])
+
+
+def _label_check_table(check: pd.DataFrame, fallback: dict) -> pd.DataFrame:
+    """Labeled share against the audit's own estimate (its estimator per category; pcc where
+    a category cannot fit the one wanted, marked ᵖ) with its interval, and every
+    estimator with its error, in % and points."""
     table = pd.DataFrame(
         {
             "category": check["category"],
             "labeled +": check["labeled_positives"],
             "labeled": [_pct(v) for v in check["labeled_share"]],
-            f"{estimator} [95% CI]": [
-                f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]{'ᵖ' if fell else ''}"
-                for v, lo, hi, fell in zip(used["share"], used["low"], used["high"], used["fallback"], strict=True)
+            "audit estimator": [
+                ("–" if not isinstance(e, str) else e + ("ᵖ" if k in fallback else ""))
+                for k, e in zip(check["category"], check["audit_estimator"], strict=True)
             ],
-            "error": [_pct(v) for v in (used["share"] - check["labeled_share"]).abs()],
+            "audit [95% CI]": [
+                f"{_pct(v)} [{_pct(lo)}, {_pct(hi)}]"
+                for v, lo, hi in zip(check["audit"], check["audit_low"], check["audit_high"], strict=True)
+            ],
+            "error": [_pct(v) for v in check["audit_abs_error"]],
         }
     )
     for name in ESTIMATORS:
-        if name != estimator:
-            table[f"{name} (error)"] = [
-                f"{_pct(v)} ({_pct(e)})" for v, e in zip(check[name], check[f"{name}_abs_error"], strict=True)
-            ]
+        table[f"{name} (error)"] = [
+            f"{_pct(v)} ({_pct(e)})" for v, e in zip(check[name], check[f"{name}_abs_error"], strict=True)
+        ]
     return table
 
 
-def _with_fallback(check: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    """The audit's estimate per category: `estimator`, or pcc where it could not be fitted."""
-    fell = check[estimator].isna() & check[FALLBACK].notna()
-    pick = lambda suffix: check[f"{estimator}{suffix}"].where(~fell, check[f"{FALLBACK}{suffix}"])  # noqa: E731
-    return pd.DataFrame({"share": pick(""), "low": pick("_low"), "high": pick("_high"), "fallback": fell})
-
-
-def _target_verdicts(check: pd.DataFrame, estimator: str) -> str:
-    """Whether each checked category's error is within the target."""
+def _target_verdicts(check: pd.DataFrame) -> str:
+    """Whether each checked category's error, with the audit's estimator for it, is within the target."""
     verdicts = []
     for key in CHECKED_CATEGORIES:
         row = check[check["category"] == key]
         if row.empty:
             continue
-        err = float(row[f"{estimator}_abs_error"].iat[0])
+        err, used = float(row["audit_abs_error"].iat[0]), row["audit_estimator"].iat[0]
         verdicts.append(
             f"{key} not estimable"
             if np.isnan(err)
-            else f"{key} {100 * err:.1f} points ({'met' if err <= SHARE_TARGET else 'NOT met'})"
+            else f"{key} {100 * err:.1f} points with {used} ({'met' if err <= SHARE_TARGET else 'NOT met'})"
         )
-    return f"Against the {100 * SHARE_TARGET:.0f}-point target with {estimator}: " + "; ".join(verdicts) + "."
+    return (
+        f"Against the {100 * SHARE_TARGET:.0f}-point target, with the audit's estimators: " + "; ".join(verdicts) + "."
+    )
 
 
-def _few_positives_note(check: pd.DataFrame, estimator: str) -> list[str]:
+def _few_positives_note(check: pd.DataFrame) -> list[str]:
     """What the error means for estimated categories with too few labeled positives to check recall."""
-    few = check[(check["labeled_positives"] < 20) & check[estimator].notna()]
+    few = check[(check["labeled_positives"] < 20) & check["audit"].notna()]
     if few.empty:
         return []
     return [
@@ -242,7 +250,7 @@ def _few_positives_note(check: pd.DataFrame, estimator: str) -> list[str]:
     ]
 
 
-def _backtest_section(backtest: dict | None, estimator: str) -> list[str]:
+def _backtest_section(backtest: dict | None, s: dict) -> list[str]:
     lines = ["## Shares validated across time (backtest)", ""]
     if backtest is None:
         return lines + [
@@ -251,30 +259,28 @@ def _backtest_section(backtest: dict | None, estimator: str) -> list[str]:
             "",
         ]
     choice, table = backtest["choice"], pd.DataFrame(backtest["table"])
-    shown = estimator if (table["estimator"] == estimator).any() else choice["estimator"]
-    by_category = choice.get("by_category") or {}
-    if shown != choice["estimator"]:  # --estimator overrides the file's choice for every category
-        by_category = {}
-    worst = ", ".join(f"{n} {_pct(v)}" for n, v in choice["worst_abs_error"].items() if v is not None)
-    targets, spec = backtest["targets"], backtest.get("spec", {})
+    used = _backtest_rows_used(table, s)
     summary = summarise(table)
-    summary = summary[summary["estimator"] == summary["category"].map(by_category).fillna(shown)]
+    summary = summary[summary["estimator"] == summary["category"].map(used)]
+    worst = ", ".join(f"{n} {_pct(v)}" for n, v in choice["worst_abs_error"].items() if v is not None)
+    file_own = choice.get("by_category") or {}
+    targets, spec = backtest["targets"], backtest.get("spec", {})
     lines += [
         f"From `{backtest['path']}`. For each period, {_recipe_text(spec)} "
         f"(once per seed {spec.get('seeds', '')}, the seed drawing its validation folds) estimates the share of the period's "
         "uniform labeled titles (a share of distinct titles), compared with their labeled share, whose 95% Wilson interval "
         "shows that it is a sample too. `model` shipped: a model fitted on the train split only, on the dev period"
         + (". " if spec.get("fit") == "full" else " (for the harmful categories no period model can learn). ")
-        + f"Chosen estimator: **{choice['estimator']}** ({choice['rule']}); worst-period error in points: {worst}. "
+        + f"The backtest chose **{choice['estimator']}** ({choice['rule']}); worst-period error in points: {worst}. "
         + (
-            "Per category (used by this audit): " + ", ".join(f"{k} **{e}**" for k, e in by_category.items()) + ". "
-            if by_category
+            "Its own choice per category: " + ", ".join(f"{k} **{e}**" for k, e in file_own.items()) + ". "
+            if file_own
             else ""
         )
-        + _held_out_text(choice.get("held_out") or [])
+        + _held_out_text(choice.get("held_out") or [], choice.get("forward") or [])
         + f"Targets: within {100 * targets['low-value']:.0f} points for low-value categories and "
-        f"{100 * targets['harmful']:.0f} for harmful ones, in every period. Rows below: each category's estimator, "
-        "means over seeds.",
+        f"{100 * targets['harmful']:.0f} for harmful ones, in every period. Rows below: the estimator this audit used for "
+        f"each category ({estimators_text(s)}), means over seeds.",
         "",
         md_table(_backtest_table(summary)),
         "",
@@ -284,28 +290,46 @@ def _backtest_section(backtest: dict | None, estimator: str) -> list[str]:
     return lines + _unmodelled_note(table)
 
 
+def _backtest_rows_used(table: pd.DataFrame, s: dict) -> dict[str, str]:
+    """Per category in the backtest, the estimator whose rows match what this audit used
+    (its estimator for the category, else the overall one; the file's choice where the
+    backtest has no rows for either)."""
+    has = set(table["estimator"])
+    overall = s["estimator"] if s["estimator"] in has else None
+    per_category = s.get("estimator_by_category") or {}
+    out = {}
+    for key in dict.fromkeys(table["category"]):
+        want = per_category.get(key, overall)
+        out[key] = want if want in has else (overall or table["estimator"].iat[0])
+    return out
+
+
 def _recipe_text(spec: dict) -> str:
+    trivial = ", trivial self-trained on earlier archive titles" if spec.get("self_training") else ""
     if spec.get("fit") == "full":
         return (
             "a model fitted as `qinglang train` fits the shipped one on what came before it (the labeled titles first "
-            "seen before the period, the other corpora's train rows, Weibo's topic tags dated before it as weak labels)"
+            f"seen before the period, the other corpora's train rows, Weibo's topic tags dated before it as weak labels{trivial})"
         )
-    trivial = ", trivial self-trained on earlier archive titles" if spec.get("self_training") else ""
     return (
         f"a model fitted only on the labeled titles first seen before it (the default config on titles only{trivial})"
     )
 
 
-def _held_out_text(held_out: list[dict]) -> str:
-    """The error of choosing by backtest, measured on periods the choice did not see."""
-    if not held_out:
-        return ""
-    worst = pd.DataFrame(held_out).groupby("category", sort=False)["abs_error"].max()
-    return (
-        "Choosing on the other periods and measuring the left-out one, the worst error is "
-        + ", ".join(f"{k} {_pct(v)}" for k, v in worst.items())
-        + " points. "
-    )
+def _held_out_text(held_out: list[dict], forward: list[dict]) -> str:
+    """The error of choosing by backtest, measured on periods the choice was not made on:
+    leave one period out, and forward (chosen on the earlier periods only)."""
+    parts = []
+    for records, how in (
+        (held_out, "Choosing on the other periods and measuring the left-out one"),
+        (forward, "Choosing on the earlier periods only and measuring the next"),
+    ):
+        if records:
+            worst = pd.DataFrame(records).groupby("category", sort=False)["abs_error"].max()
+            parts.append(
+                f"{how}, the worst error is " + ", ".join(f"{k} {_pct(v)}" for k, v in worst.items()) + " points. "
+            )
+    return "".join(parts)
 
 
 def _backtest_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -358,18 +382,17 @@ def _unmodelled_note(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _group_caveat(check: pd.DataFrame | None, estimator: str) -> list[str]:
+def _group_caveat(check: pd.DataFrame | None) -> list[str]:
     """How far each group's summed share was from people's labels on the dev check, so the
     stacked figure is read with its bias in view."""
     if check is None:
         return []
     parts = []
-    used = check.assign(audit_share=_with_fallback(check, estimator)["share"])
-    for group, rows in used.groupby("group", sort=False):
-        rows = rows[rows["audit_share"].notna()]
+    for group, rows in check.groupby("group", sort=False):
+        rows = rows[rows["audit"].notna()]
         if not rows.empty:
             parts.append(
-                f"{group}: estimated {_pct(rows['audit_share'].sum())}% vs labeled {_pct(rows['labeled_share'].sum())}%"
+                f"{group}: estimated {_pct(rows['audit'].sum())}% vs labeled {_pct(rows['labeled_share'].sum())}%"
             )
     return [
         f"Read the stacked groups with the check above in mind. Summed over each group's categories on the dev check titles: {'; '.join(parts)}.",

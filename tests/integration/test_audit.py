@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from qinglang.cli.app import app
 from qinglang.data.errors import DataError
 from qinglang.data.loaders.archive import band_rank
-from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit
+from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit, with_audit_columns
 from qinglang.trending.backtest import BacktestResult, BacktestSpec, choose_estimator, write_backtest
 from qinglang.trending.prevalence import DEFAULT_BY_CATEGORY, DEFAULT_ESTIMATOR, ESTIMATORS
 from qinglang.trending.report import write_report
@@ -267,7 +267,7 @@ def test_backtest_file_sets_the_default_estimator_and_is_reported(archive, demo_
     result = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, backtest=path))
     assert result.summary["estimator"] == "hdy" and "bt.json" in result.summary["estimator_source"]
     text = write_report(result, tmp_path / "out", model_ref="demo").read_text("utf-8")
-    assert "## Shares validated across time (backtest)" in text and "Chosen estimator: **hdy**" in text
+    assert "## Shares validated across time (backtest)" in text and "The backtest chose **hdy**" in text
     explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="cc", n_boot=0, jobs=1, backtest=path))
     assert explicit.summary["estimator"] == "cc"  # --estimator wins over the file's choice
     (tmp_path / "bad.json").write_text("{}", "utf-8")
@@ -297,3 +297,68 @@ def test_a_backtest_choice_per_category_is_used_per_category(archive, demo_bundl
     assert set(others.values()) <= {"hdy", "pcc"}  # the overall choice (or its fallback) elsewhere
     explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="cc", n_boot=0, jobs=1, backtest=path)).summary
     assert set(explicit["estimator_by_category"].values()) == {"cc"}  # --estimator wins for every category
+
+
+def test_the_report_shows_the_backtest_rows_of_the_estimators_the_audit_used(archive, demo_bundle, tmp_path):
+    """With --estimator equal to the file's overall choice, every category used it: the report
+    must not present the file's per-category choice as used."""
+    rows = [
+        {"period": "2023H1", "seed": 0, "category": c, "group": "low-value", "model": "period", "estimator": e,
+         "used": e, "estimate": 0.2 + err, "labeled": 0.2, "labeled_low": 0.15, "labeled_high": 0.25,
+         "labeled_positives": 40, "rows": 200, "abs_error": err, "within_target": err <= 0.03}
+        for c, errs in {"celebrity_hype": (0.05, 0.01, 0.06, 0.07, 0.08, 0.09), "trivial": (0.05, 0.04, 0.06, 0.011, 0.08, 0.09)}.items()
+        for e, err in zip(ESTIMATORS, errs, strict=True)
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    choice = choose_estimator(table, ("celebrity_hype", "trivial"))
+    assert choice["estimator"] == "pcc" and choice["by_category"]["trivial"] == "pacc"
+    path = write_backtest(BacktestResult(table, [], choice, BacktestSpec()), tmp_path / "bt.json")
+
+    def backtest_rows(result):
+        text = write_report(result, tmp_path / "out", model_ref="demo").read_text("utf-8")
+        section = text.split("## Shares validated across time (backtest)")[1].split("## Monthly share")[0]
+        return {
+            line.split("|")[2].strip(): line.split("|")[4].strip()
+            for line in section.splitlines()
+            if "| 2023H1 |" in line
+        }
+
+    from_file = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, backtest=path))
+    trivial_used = from_file.summary["estimator_by_category"]["trivial"]
+    assert backtest_rows(from_file) == {"celebrity_hype": "pcc", "trivial": trivial_used}
+    explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="pcc", n_boot=0, jobs=1, backtest=path))
+    assert backtest_rows(explicit) == {"celebrity_hype": "pcc", "trivial": "pcc"}
+
+
+def test_the_label_check_reads_the_estimator_the_audit_used_per_category(demo_bundle, data_dir):
+    check = check_against_labels(demo_bundle, data_dir, n_boot=20)
+    plan = {"celebrity_hype": "pcc", "trivial": "pacc"}
+    table = with_audit_columns(check, plan).set_index("category")
+    for key, name in plan.items():
+        assert table.at[key, "audit_estimator"] == name
+        for suffix in ("", "_low", "_high", "_abs_error"):
+            np.testing.assert_equal(table.at[key, f"audit{suffix}"], table.at[key, f"{name}{suffix}"])  # NaN == NaN
+        assert np.isfinite(table.at[key, "audit"])
+    unplanned = table.drop(index=list(plan))
+    assert unplanned["audit_estimator"].isna().all() and unplanned["audit"].isna().all()
+
+
+def test_a_default_audit_checks_each_category_with_its_own_estimator(archive, demo_bundle, data_dir, tmp_path):
+    result = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, data_dir=data_dir))
+    used = result.summary["estimator_by_category"]
+    check = result.label_check.set_index("category")
+    for key, name in used.items():
+        assert check.at[key, "audit_estimator"] == name
+    assert used["trivial"] in (DEFAULT_BY_CATEGORY["trivial"], "pcc")  # pcc only if the demo model cannot fit it
+    text = write_report(result, tmp_path / "out", model_ref="demo").read_text("utf-8")
+    err = 100 * check.at["trivial", "audit_abs_error"]
+    assert f"trivial {err:.1f} points with {used['trivial']}" in text
+    demo_bundle.save(tmp_path / "model")
+    printed = CliRunner().invoke(
+        app,
+        ["audit", "--archive", str(archive), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "cli"),
+         "--data-dir", str(data_dir), "--n-boot", "0", "--jobs", "1", "--no-progress"],
+    )  # fmt: skip
+    assert printed.exit_code == 0, printed.output
+    line = next(x for x in printed.output.splitlines() if x.strip().startswith("trivial "))
+    assert line.endswith(f"({used['trivial']})") and f"abs error {err:4.1f} points" in line

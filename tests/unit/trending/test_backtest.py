@@ -126,6 +126,12 @@ def test_each_category_gets_its_own_choice_and_choosing_is_checked_on_left_out_p
     assert held[("trivial", "2023H1")]["estimator"] == "emq"
     assert held[("trivial", "2023H1")]["abs_error"] == pytest.approx(0.015)
     assert held[("trivial", "2023H1")]["max_abs_error"] == pytest.approx(0.02)
+    # forward: chosen on the earlier periods only, so the first period has no record
+    forward = {(r["category"], r["period"]): r for r in choice["forward"]}
+    assert set(forward) == {("celebrity_hype", "2023H2"), ("trivial", "2023H2")}
+    assert forward[("trivial", "2023H2")]["estimator"] == "emq"  # chosen on 2023H1 alone
+    assert forward[("trivial", "2023H2")]["abs_error"] == pytest.approx(0.025)  # 2023H2's error, seeds 0 and 1
+    assert forward[("celebrity_hype", "2023H2")]["estimator"] == "pcc"
 
 
 def _hot_history(folder, rows):
@@ -145,8 +151,11 @@ def _full_fit(taxonomy, tmp_path, labeled) -> FullFit:
     others["online_violence"] = (rng.random(300) < 0.3).astype(float)  # a category only the others label
     hot = [("2023-12-20", "猫咪搞笑段子合集", "搞笑"), ("2023-12-21", "明星机场私服", "明星-内地")]
     hot += [("2024-01-05", "晚霞萌宠表情包", "萌宠"), ("2023-12-22", labeled["text"].iat[0], "搞笑")]
+    # an enriched title of 2024H1: in no period's fit or evaluation rows, but labeled
+    enriched = labeled[(labeled["sample"] == "enriched") & (labeled["first_seen"] >= "2024-01-01")]["text"].iat[0]
+    hot += [("2023-12-23", enriched, "搞笑")]
     _hot_history(tmp_path, hot)
-    return FullFit(load_config(None), others, tmp_path)
+    return FullFit(load_config(None), others, tmp_path, labeled["text"])
 
 
 def test_a_full_fit_period_model_reads_the_other_corpora_and_only_earlier_weak_rows(taxonomy, tmp_path):
@@ -154,7 +163,7 @@ def test_a_full_fit_period_model_reads_the_other_corpora_and_only_earlier_weak_r
     full = _full_fit(taxonomy, tmp_path, labeled)
     period = split_period(labeled, *SPEC.periods[1])  # 2024H1
     weak = period_weak_rows(full, taxonomy, period, ["celebrity_hype", "trivial"])
-    # the 2024-01-05 row is in the period and the labeled title is labeled: only two rows remain
+    # the 2024-01-05 row is in the period and the labeled titles are labeled: only two rows remain
     assert dict(zip(weak.texts, weak.Y.tolist(), strict=True)) == {"明星机场私服": [1, 0], "猫咪搞笑段子合集": [0, 1]}
     assert weak.kind == "title"
     model = fit_period_model(period, taxonomy, SPEC, seed=0, full=full)
@@ -197,6 +206,19 @@ def test_labeled_titles_are_read_with_their_first_seen_day(taxonomy, tmp_path):
         load_labeled_titles(tmp_path, taxonomy)
 
 
+def test_the_full_recipe_refuses_a_config_it_would_not_apply(taxonomy, tmp_path):
+    from pathlib import Path
+
+    import qinglang.training
+    from qinglang.training.config import load_config
+    from qinglang.trending.backtest import full_fit
+
+    configs = Path(qinglang.training.__file__).parent / "configs"
+    target = load_config(configs / "chineseharm_target.yaml")  # data.source_weights
+    with pytest.raises(ValueError, match="does not apply data.source_weights"):
+        full_fit(tmp_path, taxonomy, _synthetic_titles(taxonomy), target)
+
+
 def test_a_bad_backtest_file_is_a_clear_error(tmp_path):
     (tmp_path / "x.json").write_text('{"version": 1, "table": [], "choice": {"estimator": "guess"}}', "utf-8")
     with pytest.raises(DataError, match="not a share backtest file"):
@@ -206,5 +228,13 @@ def test_a_bad_backtest_file_is_a_clear_error(tmp_path):
     )
     with pytest.raises(DataError, match="not a share backtest file"):
         load_backtest(tmp_path / "y.json")
+    for choice in (
+        '{"estimator": "pcc", "by_category": ["trivial"]}',
+        '{"estimator": "pcc", "held_out": [{"category": "trivial"}]}',
+        '{"estimator": "pcc", "forward": [{"category": "trivial", "period": "2024H1", "estimator": "guess", "abs_error": 0}]}',
+    ):
+        (tmp_path / "z.json").write_text(f'{{"version": 1, "table": [], "choice": {choice}}}', "utf-8")
+        with pytest.raises(DataError, match="not a share backtest file"):
+            load_backtest(tmp_path / "z.json")
     with pytest.raises(DataError, match="cannot read the backtest file"):
         load_backtest(tmp_path / "missing.json")
