@@ -35,6 +35,11 @@ AP(baseline) and AP(product_full) - AP(product), pooled and per period.
 
     .venv/bin/python benchmarks/trending_backtest_full.py --json runs/trending-backtest-full.json
     # --periods 2024H2 (any comma list), --data-dir DIR (default ../shared/datasets)
+    # --trivial-heads: also the trivial head at other settings on the same full fit
+    #   (TRIVIAL_HEADS: C=4, C=64, word+char at C=16), its mean with the baseline, and
+    #   `forward_choice`: per period the setting with the best mean AP on the earlier
+    #   periods (the shipped one in the first), the only one of them chosen without
+    #   looking at the period it is scored on (+8 min)
 
 About 2.5 minutes on 2 cores (each product_full fit: ~30 s, 63k-75k texts; 75k-87k with
 --other-splits release). Deterministic for a given seed.
@@ -59,6 +64,13 @@ from _common import write_json  # noqa: E402
 CATEGORIES = tb.CATEGORIES
 TRENDING = "weibo_trending_labeled"
 VARIANTS = ("baseline", "product", "product_full")
+# --trivial-heads: trivial at other settings (model.categories.trivial), on the same full fit
+TRIVIAL_HEADS = {
+    "trivial_C4": {"features": "char", "C": 4.0},
+    "trivial_C64": {"features": "char", "C": 64.0},
+    "trivial_wordchar": {"features": "all", "C": 16.0},
+}
+HEAD_VARIANTS = (*TRIVIAL_HEADS, "blend_baseline", "forward_choice")
 
 
 def load_other_corpora(config, taxonomy, data_dir: Path, labeled: pd.DataFrame, splits: list[str]) -> pd.DataFrame:
@@ -123,7 +135,44 @@ def check_no_lookahead(df: pd.DataFrame, period: tb.Period, others: pd.DataFrame
     assert not {dedup_key(t) for t in extra} & later_keys, "a later trending title (dedup_key) in other rows"
 
 
-def run_period(df, period: tb.Period, data_dir: Path, hot, others: pd.DataFrame, info: dict) -> dict[str, np.ndarray]:
+def trivial_heads(config, taxonomy, period: tb.Period, others: pd.DataFrame, weak, scores: dict) -> None:
+    """The full fit with trivial at each TRIVIAL_HEADS setting (celebrity_hype unchanged),
+    and the mean of product_full's and the baseline's probabilities; added to `scores`."""
+    from qinglang.data.taxonomy import TITLE
+    from qinglang.training.config import CategoryModelSpec
+
+    texts = period.eval["text"].tolist()
+    j = CATEGORIES.index("trivial")
+    for name, spec in TRIVIAL_HEADS.items():
+        changed = config.model_copy(deep=True)
+        changed.model.categories["trivial"] = CategoryModelSpec(**spec)
+        out = scores["product_full"].copy()
+        out[:, j] = fitted_product(changed, taxonomy, period, others, weak).predict_proba(texts, TITLE)[:, j]
+        scores[name] = out
+        print(f"  {name}: trivial AP {tb.ap_columns(period.eval[CATEGORIES].to_numpy(), out)[j]:.3f}", flush=True)
+    scores["blend_baseline"] = (scores["product_full"] + scores["baseline"]) / 2
+
+
+def forward_choice(names: list[str], per_period: dict, scored: dict) -> dict[str, str]:
+    """Per period, the trivial setting (product_full or a TRIVIAL_HEADS one) with the best
+    mean AP over the earlier periods; product_full (the shipped config) in the first. Its
+    scores are added to `scored` as `forward_choice`; returns the choice per period."""
+    j, candidates, chosen = CATEGORIES.index("trivial"), ["product_full", *TRIVIAL_HEADS], {}
+    for i, name in enumerate(names):
+        earlier = names[:i]
+        best = "product_full"
+        if earlier:
+            best = max(candidates, key=lambda v: (np.mean([per_period[v][n][j] for n in earlier]), v == "product_full"))
+        chosen[name] = best
+        out = scored[name]["product_full"].copy()
+        out[:, j] = scored[name][best][:, j]
+        scored[name]["forward_choice"] = out
+    return chosen
+
+
+def run_period(
+    df, period: tb.Period, data_dir: Path, hot, others: pd.DataFrame, info: dict, heads: bool = False
+) -> dict[str, np.ndarray]:
     from qinglang.data.taxonomy import TITLE, load_taxonomy
     from qinglang.training.config import load_config
 
@@ -151,6 +200,8 @@ def run_period(df, period: tb.Period, data_dir: Path, hot, others: pd.DataFrame,
     info["product_full_texts"] = len(others) + len(period.fit) + (0 if weak is None else len(weak.texts))
     # training leaves out weak titles labeled in any corpus; product_weak_rows only trending ones
     info["weak_rows_in_other_corpora"] = 0 if weak is None else len(set(weak.texts) & set(others["text"]))
+    if heads:
+        trivial_heads(config, taxonomy, period, others, weak, scores)
     print(
         f"  product_full: {info['product_full_texts']} texts, features {info['product_full_features']} "
         f"(product: {info['product_features']}), {info['product_full_seconds']:.0f}s",
@@ -164,11 +215,8 @@ def bootstrap_rows(y, scores, groups, n_boot: int, seed: int) -> dict:
     vs_base = tb.paired_bootstrap(y, scores, groups, n_boot, seed, reference="baseline")
     pair = {"product": scores["product"], "product_full": scores["product_full"]}
     vs_product = tb.paired_bootstrap(y, pair, groups, n_boot, seed, reference="product")
-    return {
-        "product - baseline": vs_base["product"],
-        "product_full - baseline": vs_base["product_full"],
-        "product_full - product": vs_product["product_full"],
-    }
+    rows = {f"{v} - baseline": vs_base[v] for v in scores if v != "baseline"}
+    return rows | {"product_full - product": vs_product["product_full"]}
 
 
 def print_tables(result: dict) -> None:
@@ -196,7 +244,7 @@ def print_tables(result: dict) -> None:
     for j, key in enumerate(CATEGORIES):
         print(f"\n## {key}: AP per period" + (", pooled, mean of periods" if pooled else "") + "\n")
         rows = []
-        for v in VARIANTS:
+        for v in result["per_period"]:
             row = [v, *(result["per_period"][v][n][j] for n in names)]
             if pooled:
                 row += [result["pooled_ap"][v][j], float(np.mean([result["per_period"][v][n][j] for n in names]))]
@@ -238,6 +286,7 @@ def main() -> None:
         help="the other corpora's rows: data.fit_splits (default, train) or data.release_splits (train + dev, "
         "what the shipped refit reads)",
     )
+    p.add_argument("--trivial-heads", action="store_true", help="also trivial at other settings and forward_choice")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     args = p.parse_args()
@@ -261,7 +310,8 @@ def main() -> None:
     by_source = others.groupby(["source", "kind"]).size()
     print("other-corpus rows by source and kind:\n" + by_source.to_string(), flush=True)
 
-    per_period, period_info, ys, scored = {v: {} for v in VARIANTS}, [], {}, {}
+    variants = VARIANTS + (HEAD_VARIANTS if args.trivial_heads else ())
+    per_period, period_info, ys, scored = {v: {} for v in variants}, [], {}, {}
     for spec in tb.EVAL_PERIODS:
         if spec[0] not in wanted:
             continue
@@ -269,23 +319,27 @@ def main() -> None:
         print(f"{period.name}: fit {len(period.fit)}, eval {len(period.eval)}", flush=True)
         info = {"name": period.name, "start": str(period.start.date()), "end": str(period.end.date())}
         info |= {"n_fit": len(period.fit), "n_eval": len(period.eval)}
-        scores = run_period(df, period, args.data_dir, hot, others, info)
+        scores = run_period(df, period, args.data_dir, hot, others, info, heads=args.trivial_heads)
         y = period.eval[CATEGORIES].to_numpy()
         info["positives"] = [int(c) for c in y.sum(axis=0)]
         period_info.append(info)
         ys[period.name], scored[period.name] = y, scores
-        for v in VARIANTS:
-            per_period[v][period.name] = tb.ap_columns(y, scores[v])
+        for v in variants:
+            if v in scores:
+                per_period[v][period.name] = tb.ap_columns(y, scores[v])
 
     names = [p["name"] for p in period_info]
+    chosen = forward_choice(names, per_period, scored) if args.trivial_heads else {}
+    for n in chosen:
+        per_period["forward_choice"][n] = tb.ap_columns(ys[n], scored[n]["forward_choice"])
     boot = {}
     print("bootstrap ...", flush=True)
     if len(names) > 1:
         y_all = np.concatenate([ys[n] for n in names])
         groups = np.concatenate([[n] * len(ys[n]) for n in names])
-        pooled_scores = {v: np.concatenate([scored[n][v] for n in names]) for v in VARIANTS}
+        pooled_scores = {v: np.concatenate([scored[n][v] for n in names]) for v in variants}
         boot["pooled"] = bootstrap_rows(y_all, pooled_scores, groups, args.bootstrap, args.seed)
-        pooled_ap = {v: tb.ap_columns(y_all, pooled_scores[v]) for v in VARIANTS}
+        pooled_ap = {v: tb.ap_columns(y_all, pooled_scores[v]) for v in variants}
     else:
         pooled_ap = {}
     for n in names:
@@ -298,10 +352,16 @@ def main() -> None:
         "per_period": per_period,
         "pooled_ap": pooled_ap,
         "bootstrap": boot,
+        "forward_choice_trivial": chosen,
         "settings": {"seed": args.seed, "bootstrap": args.bootstrap, "other_corpora_splits": splits},
         "seconds": round(time.perf_counter() - started, 1),
     }
     print_tables(result)
+    if chosen:
+        print(
+            "\nforward_choice for trivial (best mean AP on the earlier periods): "
+            + ", ".join(f"{n} {v}" for n, v in chosen.items())
+        )
     print(f"\n{result['seconds']:.0f}s")
     write_json(args.json, result)
 
