@@ -70,7 +70,7 @@ TRIVIAL_HEADS = {
     "trivial_C4": {"spec": {"features": "char", "C": 4.0}},
     "trivial_C64": {"spec": {"features": "char", "C": 64.0}},
     "trivial_wordchar": {"spec": {"features": "all", "C": 16.0}},
-    "trivial_recency365": {"recency_days": 365},
+    "trivial_recency365": {"recency_days": tb.RECENCY_HALF_LIFE_DAYS},
     "trivial_news_negatives": {"news_negatives": True},
 }
 HEAD_VARIANTS = (*TRIVIAL_HEADS, "blend_baseline", "forward_choice")
@@ -120,7 +120,7 @@ def fitted_product(config, taxonomy, period: tb.Period, others: pd.DataFrame, we
     kinds = np.concatenate([others["kind"].to_numpy(dtype=object), np.full(len(period.fit), TITLE, dtype=object)])
     weights = None
     if extra.get("recency_days"):
-        age = (period.start - pd.to_datetime(period.fit["first_seen"])).dt.days.to_numpy()
+        age = (period.start - period.fit["first_seen"]).dt.days.to_numpy()
         recency = 0.5 ** (age / extra["recency_days"])
         weights = np.concatenate([np.ones(n), recency / recency.mean()])
     classifier = tb._two_category_classifier(config, taxonomy)
@@ -132,16 +132,13 @@ def news_negatives(data_dir: Path, others: pd.DataFrame) -> np.ndarray:
     """Mask over `others`: THUCNews titles of the hard-news classes (finance, realty, stocks,
     education, science, politics, sports), which the guideline's "not trivial" column names
     (real news, sports results, science); society, game and entertainment stay unknown. The
-    THUCNews rows training reads are its dev file (`title<TAB>class id`)."""
+    classes come from the project's own reader of the corpus."""
+    from qinglang.data.loaders.base import read_native
+
     hard = {"finance", "realty", "stocks", "education", "science", "politics", "sports"}
-    folder = data_dir / "thucnews_titles"
-    names = folder.joinpath("class.txt").read_text(encoding="utf-8").split()
-    by_title = {}
-    for line in folder.joinpath("dev.txt").read_text(encoding="utf-8").splitlines():
-        title, _, class_id = line.rpartition("\t")
-        by_title[title.strip()] = names[int(class_id)]
-    is_news = others["source"] == "thucnews_titles"
-    return (is_news & others["text"].map(lambda t: by_title.get(t.strip()) in hard)).to_numpy()
+    frame = read_native("thucnews_titles", data_dir).frame
+    hard_titles = set(frame.loc[frame["native"].map(lambda native: native[0] in hard), "text"])
+    return ((others["source"] == "thucnews_titles") & others["text"].isin(hard_titles)).to_numpy()
 
 
 def block_sizes(classifier) -> dict[str, int]:
@@ -163,11 +160,10 @@ def check_no_lookahead(df: pd.DataFrame, period: tb.Period, others: pd.DataFrame
     assert not {dedup_key(t) for t in extra} & later_keys, "a later trending title (dedup_key) in other rows"
 
 
-def trivial_heads(
-    config, taxonomy, period: tb.Period, others: pd.DataFrame, weak, scores: dict, data_dir: Path
-) -> None:
+def trivial_heads(config, taxonomy, period: tb.Period, others: pd.DataFrame, weak, scores: dict) -> None:
     """The full fit with trivial at each TRIVIAL_HEADS setting (celebrity_hype unchanged),
-    and the mean of product_full's and the baseline's probabilities; added to `scores`."""
+    and the mean of product_full's and the baseline's probabilities; added to `scores`.
+    `others["hard_news"]` is news_negatives' mask, computed once in main."""
     from qinglang.data.taxonomy import TITLE
     from qinglang.training.config import CategoryModelSpec
 
@@ -179,7 +175,7 @@ def trivial_heads(
             changed.model.categories["trivial"] = CategoryModelSpec(**head["spec"])
         extra = {"recency_days": head.get("recency_days")}
         if head.get("news_negatives"):
-            extra["trivial_negative"] = news_negatives(data_dir, others)
+            extra["trivial_negative"] = others["hard_news"].to_numpy()
         out = scores["product_full"].copy()
         out[:, j] = fitted_product(changed, taxonomy, period, others, weak, extra).predict_proba(texts, TITLE)[:, j]
         scores[name] = out
@@ -235,7 +231,7 @@ def run_period(
     # training leaves out weak titles labeled in any corpus; product_weak_rows only trending ones
     info["weak_rows_in_other_corpora"] = 0 if weak is None else len(set(weak.texts) & set(others["text"]))
     if heads:
-        trivial_heads(config, taxonomy, period, others, weak, scores, data_dir)
+        trivial_heads(config, taxonomy, period, others, weak, scores)
     print(
         f"  product_full: {info['product_full_texts']} texts, features {info['product_full_features']} "
         f"(product: {info['product_features']}), {info['product_full_seconds']:.0f}s",
@@ -343,6 +339,9 @@ def main() -> None:
     others = load_other_corpora(config, load_taxonomy(config.taxonomy), args.data_dir, df, splits)
     by_source = others.groupby(["source", "kind"]).size()
     print("other-corpus rows by source and kind:\n" + by_source.to_string(), flush=True)
+    if args.trivial_heads:
+        others["hard_news"] = news_negatives(args.data_dir, others)
+        print(f"THUCNews hard-news titles (trivial negatives in trivial_news_negatives): {others['hard_news'].sum()}")
 
     variants = VARIANTS + (HEAD_VARIANTS if args.trivial_heads else ())
     per_period, period_info, ys, scored = {v: {} for v in variants}, [], {}, {}
