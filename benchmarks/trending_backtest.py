@@ -321,13 +321,29 @@ def product_weak_rows(config, taxonomy, data_dir: Path, df: pd.DataFrame, period
     return WeakRows(texts, Y[keep], weak.kind, weak.weight) if texts else None
 
 
+def reads_unlabeled(config) -> bool:
+    """Whether the config's celebrity_hype or trivial settings use unlabeled titles."""
+    specs = [config.model.categories.get(k) for k in CATEGORIES]
+    return any(s is not None and (s.topics or s.self_training) for s in specs)
+
+
+def product_pool(config, period: Period) -> list[str] | None:
+    """The archive titles first seen before the period (period.pool, no labeled title) when
+    the config's celebrity_hype or trivial settings read unlabeled text (topics,
+    self-training), as training's data.unlabeled_archive {before: <day>} would; else None."""
+    if not reads_unlabeled(config):
+        return None
+    assert period.pool, f"{period.name}: the config reads unlabeled titles, but the period has no archive pool"
+    return period.pool
+
+
 def product_scores(df: pd.DataFrame, period: Period, data_dir: Path, hot: pd.DataFrame):
     """The shipped model (load_config()'s default config) for the two categories: fitted on
     the labeled titles before the period (kind "title") plus the product's weak rows dated
     before it, scored with predict_proba(texts, "title"). Returns (scores, scores fitted
-    without weak rows or None when the period has none, weak-row count per category). No
-    unlabeled pool: the default config self-trains neither category. The phonetic map is
-    left out (online_violence only)."""
+    without weak rows or None when the period has none, weak-row count per category). The
+    unlabeled pool (product_pool) is the period's archive pool when the config gives either
+    category topics or self-training. The phonetic map is left out (online_violence only)."""
     from qinglang.data.taxonomy import TITLE, load_taxonomy
     from qinglang.training.config import load_config
 
@@ -336,9 +352,11 @@ def product_scores(df: pd.DataFrame, period: Period, data_dir: Path, hot: pd.Dat
     weak = product_weak_rows(config, taxonomy, data_dir, df, period, hot)
     texts, kinds = period.fit["text"].tolist(), np.full(len(period.fit), TITLE, dtype=object)
 
+    pool = product_pool(config, period)
+
     def fitted(rows):
-        classifier = _two_category_classifier(config, taxonomy)
-        classifier.fit(texts, period.fit[CATEGORIES], kinds=kinds, weak=rows)
+        classifier = _two_category_classifier(config, taxonomy, pool)
+        classifier.fit(texts, period.fit[CATEGORIES], kinds=kinds, weak=rows, unlabeled=pool)
         return classifier.predict_proba(period.eval["text"].tolist(), TITLE)
 
     counts = [0, 0] if weak is None else (~np.isnan(weak.Y)).sum(axis=0).tolist()
@@ -864,7 +882,11 @@ def main() -> None:
     full = args.variants is None
 
     df = load_labeled(args.data_dir)
-    need_pool = {"project_prev", "selftrain_C16"} & set(variants)
+    from qinglang.training.config import load_config
+
+    need_pool = {"project_prev", "selftrain_C16"} & set(variants) or (
+        "product" in variants and reads_unlabeled(load_config(None))
+    )
     archive = load_archive_titles(args.data_dir) if need_pool else None
     hot = load_hot_history(args.data_dir)
     labeled_texts = set(df["text"])

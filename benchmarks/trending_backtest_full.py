@@ -36,13 +36,14 @@ AP(baseline) and AP(product_full) - AP(product), pooled and per period.
     .venv/bin/python benchmarks/trending_backtest_full.py --json runs/trending-backtest-full.json
     # --periods 2024H2 (any comma list), --data-dir DIR (default ../shared/datasets)
     # --trivial-heads: also the trivial head at other settings on the same full fit
-    #   (TRIVIAL_HEADS: C=4, C=64, word+char at C=16, recency weights, THUCNews hard-news
-    #   titles as trivial negatives), its mean with the baseline, and
+    #   (TRIVIAL_HEADS: without topics, 100 or 300 topics, topic weight 0.5 or 2, C=4, C=64,
+    #   word+char, recency weights, THUCNews hard-news titles as trivial negatives; each
+    #   otherwise as shipped), its mean with the baseline, and
     #   `forward_choice`: per period the setting with the best mean AP on the earlier
     #   periods (the shipped one in the first), the only one of them chosen without
     #   looking at the period it is scored on (+12 min)
 
-About 2.5 minutes on 2 cores (each product_full fit: ~30 s, 63k-75k texts; 75k-87k with
+About 8 minutes on 2 cores (each product_full fit: ~60 s with the trivial topics, 63k-75k texts; 75k-87k with
 --other-splits release). Deterministic for a given seed.
 """
 
@@ -62,14 +63,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trending_backtest as tb  # noqa: E402
 from _common import write_json  # noqa: E402
 
+from qinglang.training.config import TopicsSpec  # noqa: E402
+
 CATEGORIES = tb.CATEGORIES
 TRENDING = "weibo_trending_labeled"
 VARIANTS = ("baseline", "product", "product_full")
 # --trivial-heads: trivial at other settings (model.categories.trivial), on the same full fit
+# ("spec": changes to the config's trivial settings, which otherwise stay as shipped)
 TRIVIAL_HEADS = {
-    "trivial_C4": {"spec": {"features": "char", "C": 4.0}},
-    "trivial_C64": {"spec": {"features": "char", "C": 64.0}},
-    "trivial_wordchar": {"spec": {"features": "all", "C": 16.0}},
+    "trivial_no_topics": {"spec": {"topics": None}},
+    "trivial_topics100": {"spec": {"topics": TopicsSpec(components=100, weight=1.0)}},
+    "trivial_topics300": {"spec": {"topics": TopicsSpec(components=300, weight=1.0)}},
+    "trivial_topics_w0.5": {"spec": {"topics": TopicsSpec(components=200, weight=0.5)}},
+    "trivial_topics_w2": {"spec": {"topics": TopicsSpec(components=200, weight=2.0)}},
+    "trivial_C4": {"spec": {"C": 4.0}},
+    "trivial_C64": {"spec": {"C": 64.0}},
+    "trivial_wordchar": {"spec": {"features": "all"}},
     "trivial_recency365": {"recency_days": tb.RECENCY_HALF_LIFE_DAYS},
     "trivial_news_negatives": {"news_negatives": True},
 }
@@ -123,8 +132,9 @@ def fitted_product(config, taxonomy, period: tb.Period, others: pd.DataFrame, we
         age = (period.start - period.fit["first_seen"]).dt.days.to_numpy()
         recency = 0.5 ** (age / extra["recency_days"])
         weights = np.concatenate([np.ones(n), recency / recency.mean()])
-    classifier = tb._two_category_classifier(config, taxonomy)
-    classifier.fit(texts, labels, kinds=kinds, weak=weak, sample_weight=weights)
+    pool = tb.product_pool(config, period)
+    classifier = tb._two_category_classifier(config, taxonomy, pool)
+    classifier.fit(texts, labels, kinds=kinds, weak=weak, sample_weight=weights, unlabeled=pool)
     return classifier
 
 
@@ -172,7 +182,8 @@ def trivial_heads(config, taxonomy, period: tb.Period, others: pd.DataFrame, wea
     for name, head in TRIVIAL_HEADS.items():
         changed = config.model_copy(deep=True)
         if "spec" in head:
-            changed.model.categories["trivial"] = CategoryModelSpec(**head["spec"])
+            shipped = changed.model.categories.get("trivial", CategoryModelSpec())
+            changed.model.categories["trivial"] = shipped.model_copy(update=head["spec"])
         extra = {"recency_days": head.get("recency_days")}
         if head.get("news_negatives"):
             extra["trivial_negative"] = others["hard_news"].to_numpy()
@@ -343,13 +354,17 @@ def main() -> None:
         others["hard_news"] = news_negatives(args.data_dir, others)
         print(f"THUCNews hard-news titles (trivial negatives in trivial_news_negatives): {others['hard_news'].sum()}")
 
+    archive = tb.load_archive_titles(args.data_dir) if tb.reads_unlabeled(config) else None
     variants = VARIANTS + (HEAD_VARIANTS if args.trivial_heads else ())
     per_period, period_info, ys, scored = {v: {} for v in variants}, [], {}, {}
     for spec in tb.EVAL_PERIODS:
         if spec[0] not in wanted:
             continue
         period = tb.make_period(df, *spec)
-        print(f"{period.name}: fit {len(period.fit)}, eval {len(period.eval)}", flush=True)
+        if archive is not None:  # training's data.unlabeled_archive {before: period start}
+            before = archive["first_seen"] < period.start
+            period.pool = archive.loc[before & ~archive["title"].isin(set(df["text"])), "title"].tolist()
+        print(f"{period.name}: fit {len(period.fit)}, eval {len(period.eval)}, pool {len(period.pool)}", flush=True)
         info = {"name": period.name, "start": str(period.start.date()), "end": str(period.end.date())}
         info |= {"n_fit": len(period.fit), "n_eval": len(period.eval)}
         scores = run_period(df, period, args.data_dir, hot, others, info, heads=args.trivial_heads)

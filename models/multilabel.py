@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.decomposition import TruncatedSVD
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -148,6 +149,42 @@ class SelfTrainedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
 
+@dataclass(frozen=True)
+class TopicProjection:
+    """Latent topics of the word unigrams (LSA, Deerwester et al. 1990) learned from unlabeled
+    text, added to one category's own feature block: a category with a few hundred labeled
+    positives (trivial) then also learns from words it never saw labeled, through the topics
+    they share with words it did. The projection is linear, so `fold` turns the fitted
+    weights back into ordinary per-feature coefficients: serving is unchanged."""
+
+    own: slice  # the category's own feature block
+    words: np.ndarray  # column indices of the word unigrams
+    basis: Shared  # (len(words), k): the unlabeled pool's top right singular vectors
+    weight: float  # scale of the topic columns against the own block's
+
+    def features(self, X) -> sp.csr_matrix:
+        topics = np.asarray(X[:, self.words] @ self.basis.value, dtype=np.float32) * self.weight
+        return sp.hstack([X[:, self.own], sp.csr_matrix(topics)], format="csr")
+
+    def fold(self, coef: np.ndarray, n_features: int) -> np.ndarray:
+        """Coefficients over all `n_features` columns that score like `coef` over `features`."""
+        n_own = self.own.stop - self.own.start
+        out = np.zeros(n_features, dtype=np.float64)
+        out[self.own] = coef[:n_own]
+        out[self.words] += self.weight * (self.basis.value @ coef[n_own:])
+        return out
+
+
+def topic_basis(pool, words: np.ndarray, components: int, seed: int) -> Shared:
+    """The top `components` right singular vectors of the unlabeled rows' word unigrams."""
+    U = pool[:, words]
+    k = min(components, U.shape[0] - 1, len(words) - 1)
+    if k < 1:
+        raise ValueError(f"topics need more unlabeled rows and words than {U.shape}")
+    svd = TruncatedSVD(k, algorithm="randomized", n_iter=5, random_state=seed).fit(U)
+    return Shared(svd.components_.T.astype(np.float32))
+
+
 def too_few(key: str, n_pos: int, n_neg: int, need: int) -> CategoryFit:
     return CategoryFit(
         key,
@@ -217,10 +254,14 @@ class _FitJob:
     weights: np.ndarray | None = None  # per labeled row (data.source_weights); None: all 1
     trusted: np.ndarray | None = None  # rows whose labels calibrate (False: weak rows); None: all
     columns: slice | None = None  # the feature block this category is fitted on (None: every feature)
+    topics: TopicProjection | None = None  # replaces `columns`: own block + topics of the words
 
 
 def _fit_one(X, y, job: _FitJob):
-    if job.columns is not None:
+    n_features = X.shape[1]
+    if job.topics is not None:
+        X = job.topics.features(X)
+    elif job.columns is not None:
         X = X[:, job.columns]
     lr = LogisticRegression(
         C=job.C, class_weight=job.class_weight, solver="liblinear", max_iter=job.max_iter, random_state=job.seed
@@ -250,6 +291,8 @@ def _fit_one(X, y, job: _FitJob):
         intercept = float(final.named_steps["lr"].intercept_[0])
     else:
         coef, intercept = final.coef_.ravel(), float(final.intercept_[0])
+    if job.topics is not None:
+        coef = job.topics.fold(coef, n_features)
     return coef.astype(np.float32), intercept, a, b, info, validation
 
 
@@ -260,8 +303,10 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
     the order of `categories`. A category with fewer than `min_positives` known positives
     (or negatives) is not trained: its probability is NaN and it is never flagged, and
     `category_fits_` says why. `category_params` overrides `C`, `class_weight`,
-    `nb_weighting` or `self_training` ({n_positive, weight}, see SelfTrainedClassifier) for
-    named categories: each where it helped on dev data, and only there."""
+    `nb_weighting`, `self_training` ({n_positive, weight}, see SelfTrainedClassifier),
+    `features` (all | word | char) or `topics` ({components, weight}, see TopicProjection;
+    learned from the `unlabeled` texts of fit) for named categories: each where it helped on
+    held-out data, and only there."""
 
     def __init__(  # noqa: PLR0913 - a scikit-learn estimator: each hyperparameter is an argument (get_params, clone)
         self,
@@ -298,7 +343,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.category_kinds = category_kinds
 
     def fit(self, X, Y, unlabeled=None, kinds=None, sample_weight=None, weak: WeakRows | None = None):
-        """`unlabeled`: texts for the categories configured with `self_training`. `kinds`:
+        """`unlabeled`: texts for the categories configured with `self_training` or `topics`. `kinds`:
         each row's kind (title, post, comment; default: all `default_kind`), for per-kind
         calibration and thresholds. `sample_weight`: per row, e.g. to favour a target
         source (None: every row counts once). `weak`: rows with weak labels that join the
@@ -324,10 +369,11 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         if missing:
             raise ValueError(f"features {missing} asked for, but the vectorizer has only the blocks {sorted(blocks)}")
         pool = None
-        if any(p["self_training"] for p in params.values()):
+        if any(p["self_training"] or p["topics"] for p in params.values()):
             if unlabeled is None:
-                raise ValueError("self_training is configured but fit() got no unlabeled texts")
+                raise ValueError("self_training or topics is configured but fit() got no unlabeled texts")
             pool = Shared(self.vectorizer_.transform(as_text_list(unlabeled)).tocsr())
+        topics = self._topic_projections(params, pool, blocks)
         jobs, fits = [], {}
         for j, key in enumerate(self.categories_):
             known = ~np.isnan(Y[:, j])
@@ -338,6 +384,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
                 continue
             job = replace(
                 self._fit_job(key, params[key], profiles, pool, blocks),
+                topics=topics.get(key),
                 kinds=kinds[known],
                 weights=None if weights is None else weights[known],
                 trusted=None if trusted.all() else trusted[known],
@@ -408,7 +455,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.zeros(K)
         self.validation_ = {}  # category -> kind -> (labels, out-of-fold probabilities)
         for (j, _, _, job), (coef, intercept, _a, _b, _info, validation) in zip(jobs, results, strict=True):
-            self.coef_[job.columns or slice(None), j] = coef
+            self.coef_[slice(None) if job.topics or job.columns is None else job.columns, j] = coef
             self.intercept_[j] = intercept
             self.validation_[job.key] = validation
 
@@ -441,6 +488,36 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             min_positives=self.min_positives,
             columns=None if p["features"] == "all" else blocks[p["features"]],
         )
+
+    def _topic_projections(self, params, pool: Shared | None, blocks: dict[str, slice]) -> dict[str, TopicProjection]:
+        """Per category with `topics`, the projection of its word unigrams onto the topics of
+        the unlabeled pool; one SVD per number of components."""
+        wanting = {key: p["topics"] for key, p in params.items() if p["topics"]}
+        if not wanting:
+            return {}
+        if "word" not in blocks:
+            raise ValueError(f"categories {sorted(wanting)} ask for topics, which need the vectorizer's word block")
+        union = self.vectorizer_.named_steps["tfidf"]
+        vocabulary = dict(union.transformer_list)["word"].vocabulary_
+        start = blocks["word"].start
+        words = np.sort([start + i for term, i in vocabulary.items() if " " not in term]).astype(np.int64)
+        started, bases = time.perf_counter(), {}
+        for spec in wanting.values():
+            n = int(spec["components"])
+            if n not in bases:
+                bases[n] = topic_basis(pool.value, words, n, self.random_state)
+        log.info(
+            "  topics: %s components over %d word unigrams (%.0f s)",
+            sorted(bases),
+            len(words),
+            time.perf_counter() - started,
+        )
+        return {
+            key: TopicProjection(
+                blocks[params[key]["features"]], words, bases[int(spec["components"])], float(spec["weight"])
+            )
+            for key, spec in wanting.items()
+        }
 
     @staticmethod
     def _pool_for(pool: Shared | None, p: Mapping[str, object], blocks: dict[str, slice]) -> Shared | None:
@@ -509,6 +586,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             "nb_weighting": self.nb_weighting,
             "self_training": None,
             "features": "all",
+            "topics": None,
         }
         overrides = dict(self.category_params or {})
         unknown = sorted(set(overrides) - set(self.categories))
@@ -524,6 +602,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             params[key] = {**shared, **overrides.get(key, {})}
             if params[key]["self_training"] and params[key]["nb_weighting"]:
                 raise ValueError(f"category {key!r}: self_training and nb_weighting cannot be combined")
+            if params[key]["topics"] and (params[key]["self_training"] or params[key]["nb_weighting"]):
+                raise ValueError(f"category {key!r}: topics cannot be combined with self_training or nb_weighting")
             if params[key]["features"] not in ("all", "word", "char"):
                 raise ValueError(
                     f"category {key!r}: features must be all, word or char, not {params[key]['features']!r}"

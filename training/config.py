@@ -141,6 +141,14 @@ class SelfTrainingSpec(_Strict):
     weight: float = Field(0.3, gt=0, le=1)
 
 
+class TopicsSpec(_Strict):
+    """Latent topics of the word unigrams, learned from data.unlabeled_archive (LSA), added to
+    a category's features (models.multilabel.TopicProjection)."""
+
+    components: int = Field(200, ge=2)
+    weight: float = Field(1.0, gt=0)
+
+
 class CategoryModelSpec(_Strict):
     """Settings for one category that differ from the model section's; unset fields inherit.
     `fit_sources`: fit this category only on labels from these sources (the other sources'
@@ -152,12 +160,15 @@ class CategoryModelSpec(_Strict):
     self_training: SelfTrainingSpec | None = None
     fit_sources: list[str] | None = Field(None, min_length=1)
     features: Literal["all", "word", "char"] | None = None  # fit on one feature block only
+    topics: TopicsSpec | None = None  # plus word topics from the unlabeled archive
 
     def classifier_params(self) -> dict[str, object]:
         given = (("C", self.C), ("nb_weighting", self.nb_weighting), ("features", self.features))
         out: dict[str, object] = {k: v for k, v in given if v is not None}
         if self.self_training is not None:
             out["self_training"] = self.self_training.model_dump()
+        if self.topics is not None:
+            out["topics"] = self.topics.model_dump()
         if self.class_weight is not None:
             out["class_weight"] = None if self.class_weight == "none" else self.class_weight
         return out

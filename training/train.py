@@ -58,6 +58,7 @@ from qinglang.training.tracking import environment, git_state, runtime_requireme
 log = logging.getLogger("qinglang.train")
 DEMO_FILE = "demo/demo.csv"
 INPUT_EXAMPLE = ["某顶流明星机场私服曝光", "明天全国大部分地区有雨"]
+UNLABELED_USERS = ("self_training", "topics")  # per-category settings left out without unlabeled texts
 
 
 @dataclass
@@ -115,6 +116,9 @@ def check_category_settings(config: TrainConfig, keys: list[str]) -> None:
     wanting = sorted(k for k, spec in config.model.categories.items() if spec.self_training)
     if wanting and config.data.unlabeled_archive is None:
         raise DataError(f"model.categories {wanting} ask for self_training, which needs data.unlabeled_archive")
+    wanting = sorted(k for k, spec in config.model.categories.items() if spec.topics)
+    if wanting and config.data.unlabeled_archive is None:
+        raise DataError(f"model.categories {wanting} ask for topics, which need data.unlabeled_archive")
     if config.features.archive_words and config.data.unlabeled_archive is None:
         raise DataError("features.archive_words needs data.unlabeled_archive")
     if config.streaming is not None and config.data.source_weights:
@@ -140,12 +144,13 @@ def unlabeled_texts(config: TrainConfig, data_dir: Path | None, labeled: pd.Data
     check, or None when nothing uses them or there is no data directory (the demo set has
     no archive: they are then skipped, with a warning)."""
     spec, f = config.data.unlabeled_archive, config.features
-    users = f.archive_words or f.phonetic or any(c.self_training for c in config.model.categories.values())
+    users = f.archive_words or f.phonetic or any(c.self_training or c.topics for c in config.model.categories.values())
     if spec is None or not users:
         return None
     if data_dir is None:
         log.warning(
-            "No data directory: self-training, archive words and the phonetic map skipped (they read the corpora folder)."
+            "No data directory: self-training, topics, archive words and the phonetic map skipped "
+            "(they read the corpora folder)."
         )
         return None
     archive = load_trending_archive(Path(data_dir) / ARCHIVE_FOLDER, date_to=spec.before - timedelta(days=1))
@@ -277,7 +282,7 @@ def phonetic_map(
 def build_classifier(
     config: TrainConfig, taxonomy, unlabeled: list[str] | None = None, phonetic: PhoneticMap | None = None
 ) -> MultiCategoryClassifier:
-    """Without `unlabeled` texts, self-training settings and archive words are left out."""
+    """Without `unlabeled` texts, self-training, topics and archive words are left out."""
     self_training = unlabeled is not None
     f = config.features
     settings = FeatureSettings(
@@ -302,7 +307,7 @@ def build_classifier(
         default_profile=config.thresholds.default,
         nb_weighting=m.nb_weighting,
         category_params={
-            key: {k: v for k, v in spec.classifier_params().items() if self_training or k != "self_training"}
+            key: {k: v for k, v in spec.classifier_params().items() if self_training or k not in UNLABELED_USERS}
             for key, spec in m.categories.items()
         },
         max_iter=m.max_iter,

@@ -12,8 +12,9 @@ corpora, no weak labels); "full", as `qinglang train` fits the shipped model (`F
 the other corpora's `data.fit_splits` rows first, so they shape the vocabulary and IDF and
 join the fit of the categories they label, and training's weak labels with `before` moved
 to P's first day; the harmful categories are then fitted from the other corpora too, and
-estimated with pcc, as the audit does: their title validation has no positives). No self-training on archive titles unless `self_training` (then the
-categories the config self-trains do so on the archive titles first seen before P). Each quantifier (trending/prevalence.py) is fitted
+estimated with pcc, as the audit does: their title validation has no positives). No archive titles unless `self_training` (then the
+categories the config self-trains, or gives topics, read the archive titles first seen
+before P; a config with topics needs it, or those categories are fitted without them). Each quantifier (trending/prevalence.py) is fitted
 on that model's out-of-fold title validation and estimates P's share from P's `uniform`
 rows (a uniform draw of the distinct titles first seen in P: a share of distinct titles),
 which is compared with the labeled share of the same rows.
@@ -108,7 +109,7 @@ class BacktestSpec:
     min_positives: int = 10
     n_boot: int = 200
     shipped_period: str = "2024H2"
-    self_training: bool = False
+    self_training: bool = False  # also topics: both read the pre-period archive titles
     fit: str = "titles"  # FIT_RECIPES: "titles" (labeled titles only) or "full" (as `qinglang train` fits)
 
 

@@ -48,3 +48,25 @@ def test_self_trained_category_is_fitted_on_pre_cutoff_archive_titles(data_dir, 
     assert summary["celebrity_hype"]["pseudo_labeled"] is None
     scores = result.bundle.score_frame(["明星机场私服穿搭", "为什么吃火锅这么快乐"])
     assert np.isfinite(scores["score_trivial"]).all()
+
+
+def test_topics_from_the_archive_reach_the_word_coefficients_of_a_char_category(data_dir, tracking, make_config):
+    """`topics` on real slices: trivial is fitted on its char block plus the archive's word
+    topics, which fold back into word coefficients; the other categories are as without it."""
+    base = {
+        "data": {"max_rows_per_source": 400, "unlabeled_archive": {"before": "2022-01-01"}},
+        "model": {"cv_folds": 3, "min_positives": 8, "n_jobs": 1, "categories": {"trivial": {"features": "char"}}},
+    }
+    with_topics = {
+        **base,
+        "model": {**base["model"], "categories": {"trivial": {"features": "char", "topics": {"components": 20}}}},
+    }
+    plain = train(make_config(**base), data_dir, register=False).bundle.classifier
+    topics = train(make_config(**with_topics), data_dir, register=False).bundle
+    clf = topics.classifier
+    j, k = clf.categories_.index("trivial"), clf.categories_.index("celebrity_hype")
+    words = clf._feature_blocks(clf.coef_.shape[0])["word"]
+    assert not plain.coef_[words, j].any() and clf.coef_[words, j].any()
+    np.testing.assert_array_equal(clf.coef_[:, k], plain.coef_[:, k])
+    scores = topics.score_frame(["为什么吃火锅这么快乐", "国务院常务会议部署经济工作"])
+    assert np.isfinite(scores["score_trivial"]).all()

@@ -245,6 +245,11 @@ def test_category_params_override_settings_for_named_categories_only():
         ({"online_violence": {"alpha": 1.0}}, r"unknown settings \['alpha'\]"),
         ({"online_violence": {"nb_weighting": True, "self_training": {"n_positive": 5}}}, "cannot be combined"),
         ({"online_violence": {"self_training": {"n_positive": 5}}}, "no unlabeled texts"),
+        ({"online_violence": {"topics": {"components": 4, "weight": 1.0}}}, "no unlabeled texts"),
+        (
+            {"online_violence": {"topics": {"components": 4, "weight": 1.0}, "nb_weighting": True}},
+            "topics cannot be combined",
+        ),
     ],
 )
 def test_bad_category_params_are_refused(params, message):
@@ -332,6 +337,73 @@ def test_a_category_can_be_fitted_on_one_feature_block():
     assert clf.coef_[blocks["word"], 1].any()  # the other category keeps every feature
     with pytest.raises(ValueError, match="features must be all, word or char"):
         make_model(category_params={"online_violence": {"features": "pixels"}}).fit(texts, Y)
+
+
+def topic_model(**kw):
+    params = {"online_violence": {"features": "char", "topics": {"components": 4, "weight": 1.0}}}
+    return make_model(category_params=params, n_jobs=1, **kw)
+
+
+UNLABELED = [f"{a}{b}" for a in INSULTS + NEUTRAL + RUMOURS for b in ("啊", "了", "吗")]
+
+
+def test_topics_fold_into_word_coefficients_that_score_like_the_projected_model():
+    """A category with `topics` is fitted on its own block plus the unlabeled pool's word
+    topics; its stored coefficients are the same linear function over ordinary features,
+    so predictions need no projection at serving time."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    from qinglang.models.multilabel import TopicProjection, topic_basis
+
+    texts, Y = make_data()
+    clf = topic_model().fit(texts, Y, unlabeled=UNLABELED)
+    blocks = clf._feature_blocks(clf.coef_.shape[0])
+    assert clf.coef_[blocks["word"], 0].any() and clf.coef_[blocks["char"], 0].any()
+    # rebuild the projection and the fit by hand: same scores as the folded coefficients
+    X = clf.transform(texts)
+    pool = clf.transform(UNLABELED)
+    vocab = dict(clf.vectorizer_.named_steps["tfidf"].transformer_list)["word"].vocabulary_
+    words = np.sort([blocks["word"].start + i for t, i in vocab.items() if " " not in t])
+    proj = TopicProjection(blocks["char"], words, topic_basis(pool, words, 4, 0), 1.0)
+    known = ~np.isnan(Y[:, 0])
+    lr = LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0)
+    lr.fit(proj.features(X[known]), Y[known, 0].astype(int))
+    probe = clf.transform(["你这个傻逼滚", "今天天气不错啊", "垃圾吗"])
+    expected = lr.decision_function(proj.features(probe))
+    folded = probe @ clf.coef_[:, 0] + clf.intercept_[0]
+    np.testing.assert_allclose(folded, expected, atol=1e-3)  # coef_ is float32
+    assert (
+        sparse.issparse(proj.features(probe))
+        and proj.features(probe).shape[1] == blocks["char"].stop - blocks["char"].start + proj.basis.value.shape[1]
+    )
+
+
+def test_topics_are_deterministic_and_leave_other_categories_alone():
+    texts, Y = make_data()
+    a = topic_model().fit(texts, Y, unlabeled=UNLABELED)
+    b = topic_model().fit(texts, Y, unlabeled=UNLABELED)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    plain = make_model(category_params={"online_violence": {"features": "char"}}, n_jobs=1).fit(texts, Y)
+    np.testing.assert_array_equal(a.coef_[:, 1], plain.coef_[:, 1])
+    assert not np.allclose(a.coef_[:, 0], plain.coef_[:, 0])
+    proba = pickle.loads(pickle.dumps(a)).predict_proba(["你这个傻逼滚", "今天天气不错"])
+    assert proba[0, 0] > 0.5 > proba[1, 0]
+
+
+def test_topics_need_a_word_block_and_enough_unlabeled_rows():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    texts, Y = make_data()
+    chars_only = Pipeline([("tfidf", TfidfVectorizer(analyzer="char"))])
+    params = {"online_violence": {"topics": {"components": 4, "weight": 1.0}}}
+    with pytest.raises(ValueError, match="need the vectorizer's word block"):
+        MultiCategoryClassifier(
+            chars_only, ["online_violence", "disinformation"], cv_folds=3, min_positives=5, category_params=params
+        ).fit(texts, Y, unlabeled=UNLABELED)
+    with pytest.raises(ValueError, match="topics need more unlabeled rows"):
+        topic_model().fit(texts, Y, unlabeled=["啊"])
 
 
 @pytest.mark.parametrize("text", [" ", "\u3000", "\u200b", "\u0000", "\t\n", "？！…。", "\u200b\u3000 ，"])

@@ -28,6 +28,8 @@ def test_default_config_reads_every_corpus_and_holds_out_dev_and_test():
             "model.categories.trivial.self_training.weight",
         ),
         ("model: {categories: {trivial: {fit_sources: []}}}", "model.categories.trivial.fit_sources"),
+        ("model: {categories: {trivial: {topics: {components: 1}}}}", "model.categories.trivial.topics.components"),
+        ("model: {categories: {trivial: {topics: {weight: 0}}}}", "model.categories.trivial.topics.weight"),
         ("data: {unlabeled_archive: {before: yesterday}}", "data.unlabeled_archive.before"),
         ("features: {archive_words: {min_count: 1}}", "features.archive_words.min_count"),
     ],

@@ -41,6 +41,8 @@ def test_unknown_category_and_self_training_without_archive_fail_early():
         check_category_settings(config(trivia={"C": 1.0}), KEYS)
     with pytest.raises(DataError, match="needs data.unlabeled_archive"):
         check_category_settings(config(trivial={"self_training": {}}), KEYS)
+    with pytest.raises(DataError, match=r"\['trivial'\] ask for topics, which need data.unlabeled_archive"):
+        check_category_settings(config(trivial={"topics": {}}), KEYS)
     with pytest.raises(DataError, match="features.archive_words needs data.unlabeled_archive"):
         check_category_settings(TrainConfig.model_validate({"features": {"archive_words": {}}}), KEYS)
 
@@ -59,6 +61,23 @@ def test_without_unlabeled_texts_self_training_is_dropped_not_half_applied():
     assert build_classifier(cfg, taxonomy, ["某标题"]).category_params["trivial"]["self_training"] == {
         "n_positive": 5000,
         "weight": 0.3,
+    }
+
+
+def test_without_unlabeled_texts_topics_are_dropped_and_with_them_passed_on():
+    from qinglang.data.taxonomy import load_taxonomy
+
+    cfg = TrainConfig.model_validate(
+        {
+            "data": {"unlabeled_archive": {"before": "2024-07-01"}},
+            "model": {"categories": {"trivial": {"topics": {"components": 50}, "features": "char"}}},
+        }
+    )
+    taxonomy = load_taxonomy()
+    assert build_classifier(cfg, taxonomy).category_params == {"trivial": {"features": "char"}}
+    assert build_classifier(cfg, taxonomy, ["某标题"]).category_params["trivial"]["topics"] == {
+        "components": 50,
+        "weight": 1.0,
     }
 
 
