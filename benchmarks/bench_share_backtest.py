@@ -29,11 +29,12 @@ labeled share in every period; harmful categories within 1 point.
 Each period model is fitted once per seed (its cross-validation folds, so the validation
 data the quantifiers are fitted on); the choice averages the worst-period error over the
 seeds. --fit full: about 40 minutes on 2 cores (4 periods × 5 seeds of ~2 min fits over
-~64,000 texts and the pre-period archive titles the trivial topics read); --fit titles: under a minute. With --self-training (the categories the
-training config self-trains do so on the archive titles first seen before each period), and
-always when the config gives a category topics (model.categories.*.topics, learned from
-those same pre-period archive titles), each fit takes about a minute more. The same data, options and seeds
-give the same table and choice.
+~64,000 texts and the pre-period archive titles the trivial topics read); --fit titles:
+under a minute. With --self-training (the categories the training config self-trains do so
+on the archive titles first seen before each period), and always when the config gives a
+category topics (model.categories.*.topics, learned from those same pre-period archive
+titles), each fit takes about a minute more. The same data, options and seeds give the
+same table and choice.
 """
 
 from __future__ import annotations

@@ -323,8 +323,7 @@ def product_weak_rows(config, taxonomy, data_dir: Path, df: pd.DataFrame, period
 
 def reads_unlabeled(config) -> bool:
     """Whether the config's celebrity_hype or trivial settings use unlabeled titles."""
-    specs = [config.model.categories.get(k) for k in CATEGORIES]
-    return any(s is not None and (s.topics or s.self_training) for s in specs)
+    return any(config.model.categories[k].reads_unlabeled for k in CATEGORIES if k in config.model.categories)
 
 
 def product_pool(config, period: Period) -> list[str] | None:
@@ -883,6 +882,7 @@ def main() -> None:
 
     df = load_labeled(args.data_dir)
     from qinglang.training.config import load_config
+    from qinglang.trending.backtest import archive_pool
 
     need_pool = {"project_prev", "selftrain_C16"} & set(variants) or (
         "product" in variants and reads_unlabeled(load_config(None))
@@ -900,8 +900,7 @@ def main() -> None:
     for spec in EVAL_PERIODS:
         period = make_period(df, *spec)
         if archive is not None:
-            before = archive["first_seen"] < period.start
-            period.pool = archive.loc[before & ~archive["title"].isin(labeled_texts), "title"].tolist()
+            period.pool = archive_pool(archive, df, period.start)
         assert period.fit["first_seen"].max() < period.start <= period.eval["first_seen"].min()
         print(f"{period.name}: fit {len(period.fit)}, eval {len(period.eval)}, pool {len(period.pool)}", flush=True)
         info = {

@@ -342,6 +342,7 @@ def main() -> None:
 
     from qinglang.data.taxonomy import load_taxonomy
     from qinglang.training.config import load_config
+    from qinglang.trending.backtest import archive_pool
 
     config = load_config(None)
     df = tb.load_labeled(args.data_dir)
@@ -362,8 +363,7 @@ def main() -> None:
             continue
         period = tb.make_period(df, *spec)
         if archive is not None:  # training's data.unlabeled_archive {before: period start}
-            before = archive["first_seen"] < period.start
-            period.pool = archive.loc[before & ~archive["title"].isin(set(df["text"])), "title"].tolist()
+            period.pool = archive_pool(archive, df, period.start)
         print(f"{period.name}: fit {len(period.fit)}, eval {len(period.eval)}, pool {len(period.pool)}", flush=True)
         info = {"name": period.name, "start": str(period.start.date()), "end": str(period.end.date())}
         info |= {"n_fit": len(period.fit), "n_eval": len(period.eval)}

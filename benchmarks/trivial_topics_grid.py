@@ -37,6 +37,8 @@ from sklearn.preprocessing import normalize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import trending_backtest as tb  # noqa: E402
 
+from qinglang.trending.backtest import archive_pool  # noqa: E402
+
 GRID_W1 = [
     (d, norm, w)
     for d in (100, 200, 300)
@@ -75,14 +77,13 @@ def main() -> None:
     jieba.setLogLevel(60)
     df = tb.load_labeled(args.data_dir)
     archive = tb.load_archive_titles(args.data_dir)
-    labeled = set(df["text"])
     texts = pd.unique(pd.concat([archive["title"], df["text"]]))
     tokens = {t: [w for w in jieba.lcut(t) if w.strip()] for t in texts}
     results = {}
     for name, start, end in tb.EVAL_PERIODS:
         started = time.perf_counter()
         period = tb.make_period(df, name, start, end)
-        pool = archive[(archive["first_seen"] < period.start) & ~archive["title"].isin(labeled)]["title"].tolist()
+        pool = archive_pool(archive, df, period.start)
         scores = {"baseline": tb.baseline_scores(period.fit, period.eval["text"])[:, 1]}
         vec = tb.char_vectorizer()
         X, Xe = vec.fit_transform(period.fit["text"]), vec.transform(period.eval["text"])

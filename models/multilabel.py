@@ -254,15 +254,15 @@ class _FitJob:
     weights: np.ndarray | None = None  # per labeled row (data.source_weights); None: all 1
     trusted: np.ndarray | None = None  # rows whose labels calibrate (False: weak rows); None: all
     columns: slice | None = None  # the feature block this category is fitted on (None: every feature)
-    topics: TopicProjection | None = None  # replaces `columns`: own block + topics of the words
+    topics: TopicProjection | None = None  # own block + topics of the words (`columns` is then None)
 
 
 def _fit_one(X, y, job: _FitJob):
     n_features = X.shape[1]
+    if job.columns is not None:
+        X = X[:, job.columns]
     if job.topics is not None:
         X = job.topics.features(X)
-    elif job.columns is not None:
-        X = X[:, job.columns]
     lr = LogisticRegression(
         C=job.C, class_weight=job.class_weight, solver="liblinear", max_iter=job.max_iter, random_state=job.seed
     )
@@ -383,8 +383,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
                 fits[key] = too_few(key, n_pos, n_neg, self.min_positives)
                 continue
             job = replace(
-                self._fit_job(key, params[key], profiles, pool, blocks),
-                topics=topics.get(key),
+                self._fit_job(key, params[key], profiles, pool, blocks, topics.get(key)),
                 kinds=kinds[known],
                 weights=None if weights is None else weights[known],
                 trusted=None if trusted.all() else trusted[known],
@@ -455,7 +454,7 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.zeros(K)
         self.validation_ = {}  # category -> kind -> (labels, out-of-fold probabilities)
         for (j, _, _, job), (coef, intercept, _a, _b, _info, validation) in zip(jobs, results, strict=True):
-            self.coef_[slice(None) if job.topics or job.columns is None else job.columns, j] = coef
+            self.coef_[job.columns or slice(None), j] = coef
             self.intercept_[j] = intercept
             self.validation_[job.key] = validation
 
@@ -473,7 +472,9 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("Y may hold only 0, 1 and NaN (unknown)")
         return Y
 
-    def _fit_job(self, key: str, p: Mapping[str, object], profiles: ProfileSet, pool, blocks) -> _FitJob:
+    def _fit_job(
+        self, key: str, p: Mapping[str, object], profiles: ProfileSet, pool, blocks, topics: TopicProjection | None
+    ) -> _FitJob:
         return _FitJob(
             key,
             p["C"],
@@ -486,7 +487,8 @@ class MultiCategoryClassifier(ClassifierMixin, BaseEstimator):
             self.max_iter,
             self._pool_for(pool, p, blocks),
             min_positives=self.min_positives,
-            columns=None if p["features"] == "all" else blocks[p["features"]],
+            columns=None if topics is not None or p["features"] == "all" else blocks[p["features"]],
+            topics=topics,
         )
 
     def _topic_projections(self, params, pool: Shared | None, blocks: dict[str, slice]) -> dict[str, TopicProjection]:

@@ -162,6 +162,11 @@ class CategoryModelSpec(_Strict):
     features: Literal["all", "word", "char"] | None = None  # fit on one feature block only
     topics: TopicsSpec | None = None  # plus word topics from the unlabeled archive
 
+    @property
+    def reads_unlabeled(self) -> bool:
+        """Whether this category learns from data.unlabeled_archive (self-training, topics)."""
+        return self.self_training is not None or self.topics is not None
+
     def classifier_params(self) -> dict[str, object]:
         given = (("C", self.C), ("nb_weighting", self.nb_weighting), ("features", self.features))
         out: dict[str, object] = {k: v for k, v in given if v is not None}

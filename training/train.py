@@ -144,7 +144,7 @@ def unlabeled_texts(config: TrainConfig, data_dir: Path | None, labeled: pd.Data
     check, or None when nothing uses them or there is no data directory (the demo set has
     no archive: they are then skipped, with a warning)."""
     spec, f = config.data.unlabeled_archive, config.features
-    users = f.archive_words or f.phonetic or any(c.self_training or c.topics for c in config.model.categories.values())
+    users = f.archive_words or f.phonetic or any(c.reads_unlabeled for c in config.model.categories.values())
     if spec is None or not users:
         return None
     if data_dir is None:
