@@ -34,7 +34,9 @@ under a minute. With --self-training (the categories the training config self-tr
 on the archive titles first seen before each period), and always when the config gives a
 category topics (model.categories.*.topics, learned from those same pre-period archive
 titles), each fit takes about a minute more. The same data, options and seeds give the
-same table and choice.
+same table and choice. It ends with the backtest's resolution: the chance that perfectly
+calibrated probabilities would meet the target in each period and in all of them, which says
+how much of a miss the labels can tell from noise.
 """
 
 from __future__ import annotations
@@ -159,6 +161,20 @@ def _print(result) -> None:
                 f"{100 * rec['abs_error']:.1f} ({100 * rec['max_abs_error']:.1f})"
             )
     _print_targets(table, choice["estimator"], by_category)
+    _print_resolution(result.resolution)
+
+
+def _print_resolution(resolution: dict) -> None:
+    """How often even perfectly calibrated probabilities would meet the target on these labels."""
+    print(
+        "\n## Resolution: chance that a perfectly calibrated estimate (the period models' probabilities taken as the "
+        "truth) is within the target of the labeled share, per period and in every period\n"
+    )
+    for key, res in resolution.items():
+        per = ", ".join(f"{p} {v:.2f}" for p, v in res["per_period"].items())
+        spread = ", ".join(f"{p} {v:.2f}" for p, v in (res.get("spread") or {}).items())
+        print(f"  {key:17} {per}; every period {res['every_period']:.2f}")
+        print(f"  {'':17} calibration spread on the labeled titles (about 1: the premise holds): {spread}")
 
 
 def _print_targets(table, estimator: str, by_category: dict[str, str]) -> None:

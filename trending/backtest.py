@@ -17,7 +17,13 @@ categories the config self-trains, or gives topics, read the archive titles firs
 before P; a config with topics needs it, or those categories are fitted without them). Each quantifier (trending/prevalence.py) is fitted
 on that model's out-of-fold title validation and estimates P's share from P's `uniform`
 rows (a uniform draw of the distinct titles first seen in P: a share of distinct titles),
-which is compared with the labeled share of the same rows.
+which is compared with the labeled share of the same rows. Each row also says how finely
+that labeled share can check an estimate at all (`calibrated_sd`, `calibrated_chance`: if
+the period model's probabilities were perfectly calibrated, how far the labeled share would
+lie from their mean, and the chance it is within the target; `resolution` gives that chance
+for every period at once; `calibration_spread` checks the premise on the labeled titles):
+a few hundred titles scored with probabilities that are not sharp leave a few points of
+noise that no estimator can remove.
 
 Harmful categories other than superstition have (almost) no positive titles, so no period
 model; their labeled share is 0 or nearly. With `shipped`, a model fitted on the train
@@ -92,6 +98,9 @@ TABLE_COLUMNS = [
     "rows",
     "abs_error",
     "within_target",
+    "calibrated_sd",
+    "calibrated_chance",
+    "calibration_spread",
 ]
 
 
@@ -129,6 +138,7 @@ class BacktestResult:
     choice: dict
     spec: BacktestSpec
     seconds: dict[str, float] = field(default_factory=dict)
+    resolution: dict = field(default_factory=dict)  # see resolution()
 
     def to_json(self) -> dict:
         return {
@@ -137,6 +147,7 @@ class BacktestResult:
             "targets": TARGETS,
             "periods": self.periods,
             "choice": self.choice,
+            "resolution": self.resolution,
             "table": [{k: _plain(v) for k, v in rec.items()} for rec in self.table.to_dict("records")],
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
         }
@@ -325,12 +336,52 @@ def period_records(period: Period, fitted: tuple[MultiCategoryClassifier, str, i
         if not classifier.trained_[j]:
             continue
         part = fits.subset([j])
+        target = TARGETS.get(taxonomy[key].group, TARGETS["low-value"])
+        sd, chance = calibrated_resolution(proba[:, j], target)
+        spread = calibration_spread(rows[key].to_numpy(dtype=float), proba[:, j])
         for name in ESTIMATORS:
             used = estimator_plan(name, part)[0]
             est = estimate_shares(used, part, proba[:, [j]], one_group, Bootstrap(spec.n_boot, seed)).estimate
             shares = (est.share[0, 0], est.low[0, 0], est.high[0, 0])
-            records.append(_record(period, key, taxonomy, (model, name, used), shares) | {"seed": seed})
+            record = _record(period, key, taxonomy, (model, name, used), shares)
+            extra = {"seed": seed, "calibrated_sd": sd, "calibrated_chance": chance, "calibration_spread": spread}
+            records.append(record | extra)
     return records
+
+
+def calibration_spread(labels: np.ndarray, proba: np.ndarray) -> float:
+    """Whether calibrated_resolution's premise holds on the period's labeled titles: the
+    squared error sum((y - p)^2) over the variance the probabilities claim, sum(p (1 - p)).
+    About 1 when each title's probability is right; below 1 when the probabilities are less
+    sharp than the labels (the resolution then overstates the noise), above 1 when they are
+    sharper (it understates it). NaN without rows or variance."""
+    y, p = np.asarray(labels, dtype=float), np.asarray(proba, dtype=float)
+    keep = np.isfinite(y) & np.isfinite(p)
+    claimed = float((p[keep] * (1 - p[keep])).sum())
+    return float(((y[keep] - p[keep]) ** 2).sum() / claimed) if claimed > 0 else math.nan
+
+
+def calibrated_resolution(proba: np.ndarray, target: float) -> tuple[float, float]:
+    """How finely a period's labeled share can check a share estimate from these
+    probabilities: if they were perfectly calibrated (each title positive with its own
+    probability, independently), the labeled count is Poisson-binomial around their sum.
+    Returns the standard deviation of the labeled share around the mean probability, and
+    the chance (exact, by the Poisson-binomial distribution) that it lies within `target`
+    of it. A period of 180 titles scored with probabilities near its share cannot tell a
+    3-point miss from a perfect estimate: this says how often even that estimate misses."""
+    p = np.asarray(proba, dtype=float)
+    p = p[np.isfinite(p)]
+    n = len(p)
+    if n == 0:
+        return math.nan, math.nan
+    counts = np.zeros(n + 1)
+    counts[0] = 1.0
+    for i, q in enumerate(p, start=1):  # distribution of the number of positives, one title at a time
+        counts[1 : i + 1] = counts[1 : i + 1] * (1 - q) + counts[:i] * q
+        counts[0] *= 1 - q
+    share = np.arange(n + 1) / n
+    within = np.abs(share - p.mean()) <= target + 1e-12
+    return float(math.sqrt((p * (1 - p)).sum()) / n), float(min(1.0, counts[within].sum()))
 
 
 def _record(period: Period, key: str, taxonomy: Taxonomy, how: tuple[str, str, str], shares: tuple) -> dict:
@@ -409,7 +460,8 @@ def run_backtest(
         records += _unmodelled(period, taxonomy, {r["category"] for r in records if r["period"] == name})
         periods.append(_period_info(period, trained, taxonomy))
     table = pd.DataFrame.from_records(records).reindex(columns=TABLE_COLUMNS)
-    return BacktestResult(table, periods, choose_estimator(table, spec.choose_on), spec, seconds)
+    choice = choose_estimator(table, spec.choose_on)
+    return BacktestResult(table, periods, choice, spec, seconds, resolution(table, spec.choose_on))
 
 
 def _unmodelled(period: Period, taxonomy: Taxonomy, covered: set[str]) -> list[dict]:
@@ -532,8 +584,36 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         max_abs_error=("abs_error", "max"),
         seeds=("abs_error", "size"),
         seeds_within=("within_target", lambda w: int(sum(bool(x) for x in w if x is not None and x == x))),
+        **({"calibrated_chance": ("calibrated_chance", "mean")} if "calibrated_chance" in rows else {}),
     )
     return out.reset_index()
+
+
+def resolution(table: pd.DataFrame, categories: tuple[str, ...]) -> dict:
+    """Per category, the chance that a perfectly calibrated estimate (the period models'
+    probabilities taken as the truth; see calibrated_resolution) meets the target in each
+    period (mean over seeds) and in every period at once (their product: periods are
+    independent samples), with the mean calibration_spread per period (about 1: the premise
+    holds). A target this chance makes unlikely cannot be shown met on these labels,
+    whatever the estimator; it takes sharper probabilities or more labeled titles. Empty for
+    a table without the columns (a file written before they existed)."""
+    if "calibrated_chance" not in table:
+        return {}
+    rows = table[(table["model"] == "period") & table["category"].isin(categories)]
+    out = {}
+    for key in categories:
+        per = rows[rows["category"] == key].groupby("period", sort=False)
+        chance = per["calibrated_chance"].mean().dropna()
+        if not chance.empty:
+            out[key] = {
+                "per_period": {p: round(float(v), 4) for p, v in chance.items()},
+                "every_period": round(float(chance.prod()), 4),
+            }
+            if "calibration_spread" in rows:
+                out[key]["spread"] = {
+                    p: round(float(v), 4) for p, v in per["calibration_spread"].mean().dropna().items()
+                }
+    return out
 
 
 def write_backtest(result: BacktestResult, path: Path, extra: dict | None = None) -> Path:

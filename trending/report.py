@@ -286,8 +286,37 @@ def _backtest_section(backtest: dict | None, s: dict) -> list[str]:
         "",
         _backtest_verdict(summary),
         "",
+        *_resolution_note(backtest.get("resolution") or {}, targets),
     ]
     return lines + _unmodelled_note(table)
+
+
+def _resolution_note(resolution: dict, targets: dict) -> list[str]:
+    """How often perfectly calibrated probabilities would meet the target on these labels
+    (trending.backtest.resolution), and the check of that premise; nothing for a file
+    written before it was recorded."""
+    if not resolution:
+        return []
+    chances = "; ".join(
+        f"{key} {res['every_period']:.0%} (" + ", ".join(f"{p} {v:.0%}" for p, v in res["per_period"].items()) + ")"
+        for key, res in resolution.items()
+    )
+    spreads = "; ".join(
+        f"{key} " + ", ".join(f"{p} {v:.2f}" for p, v in res["spread"].items())
+        for key, res in resolution.items()
+        if res.get("spread")
+    )
+    premise = (
+        " The premise (each title's probability right) is checked by the calibration spread on the labeled titles, "
+        f"sum((y - p)^2) / sum(p (1 - p)), about 1 when it holds, below 1 when the noise is overstated: {spreads}."
+    )
+    return [
+        "Resolution of this check: if the period models' probabilities were perfectly calibrated, their mean would be "
+        f"within {100 * targets['low-value']:.0f} points of the labeled share in every period with chance {chances}. "
+        "A miss the labels would often show even then is noise of a few hundred titles, not only the estimator's."
+        + (premise if spreads else ""),
+        "",
+    ]
 
 
 def _backtest_rows_used(table: pd.DataFrame, s: dict) -> dict[str, str]:

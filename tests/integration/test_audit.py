@@ -13,7 +13,7 @@ from qinglang.cli.app import app
 from qinglang.data.errors import DataError
 from qinglang.data.loaders.archive import band_rank
 from qinglang.trending.audit import AuditRequest, check_against_labels, run_audit, with_audit_columns
-from qinglang.trending.backtest import BacktestResult, BacktestSpec, choose_estimator, write_backtest
+from qinglang.trending.backtest import BacktestResult, BacktestSpec, choose_estimator, resolution, write_backtest
 from qinglang.trending.prevalence import DEFAULT_BY_CATEGORY, DEFAULT_ESTIMATOR, ESTIMATORS
 from qinglang.trending.report import write_report
 
@@ -260,14 +260,25 @@ def test_backtest_file_sets_the_default_estimator_and_is_reported(archive, demo_
             for e, err in zip(ESTIMATORS, (0.05, 0.04, 0.06, 0.07, 0.08, 0.02), strict=True)
         ]
     )  # fmt: skip
+    table["calibrated_chance"] = np.where(table["category"] == "trivial", 0.5, 0.9)
+    table["calibration_spread"] = np.where(table["category"] == "trivial", 0.8, 1.0)
     path = write_backtest(
-        BacktestResult(table, [], choose_estimator(table, ("celebrity_hype", "trivial")), BacktestSpec()),
+        BacktestResult(
+            table,
+            [],
+            choose_estimator(table, ("celebrity_hype", "trivial")),
+            BacktestSpec(),
+            resolution=resolution(table, ("celebrity_hype", "trivial")),
+        ),
         tmp_path / "bt.json",
     )
     result = run_audit(demo_bundle, AuditRequest(archive, n_boot=0, jobs=1, backtest=path))
     assert result.summary["estimator"] == "hdy" and "bt.json" in result.summary["estimator_source"]
     text = write_report(result, tmp_path / "out", model_ref="demo").read_text("utf-8")
     assert "## Shares validated across time (backtest)" in text and "The backtest chose **hdy**" in text
+    # how finely the labels can check a share: 0.5 per period, two periods
+    assert "in every period with chance celebrity_hype 81% (2023H1 90%, 2023H2 90%); trivial 25%" in text
+    assert "below 1 when the noise is overstated: celebrity_hype 2023H1 1.00, 2023H2 1.00; trivial 2023H1 0.80" in text
     explicit = run_audit(demo_bundle, AuditRequest(archive, estimator="cc", n_boot=0, jobs=1, backtest=path))
     assert explicit.summary["estimator"] == "cc"  # --estimator wins over the file's choice
     (tmp_path / "bad.json").write_text("{}", "utf-8")

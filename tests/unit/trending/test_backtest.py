@@ -12,11 +12,14 @@ from qinglang.trending.backtest import (
     TABLE_COLUMNS,
     BacktestSpec,
     FullFit,
+    calibrated_resolution,
+    calibration_spread,
     choose_estimator,
     fit_period_model,
     load_backtest,
     load_labeled_titles,
     period_weak_rows,
+    resolution,
     run_backtest,
     split_period,
     write_backtest,
@@ -74,9 +77,19 @@ def test_same_data_and_seed_give_the_same_table_and_choice(taxonomy, tmp_path):
         assert rec.labeled == pytest.approx(rows[rec.category].mean()) and rec.rows == len(rows)
         assert rec.abs_error == pytest.approx(abs(rec.estimate - rec.labeled))
     assert (first.table.loc[first.table["model"] == "none", "estimate"].isna()).all()
+    chance = modelled["calibrated_chance"]
+    assert ((chance > 0) & (chance <= 1)).all() and (modelled["calibrated_sd"] > 0).all()
+    assert first.table.loc[first.table["model"] == "none", "calibrated_chance"].isna().all()
+    assert set(first.resolution) == {"celebrity_hype", "trivial"}
+    for key, res in first.resolution.items():
+        per = modelled[modelled["category"] == key].groupby("period")["calibrated_chance"].mean()
+        assert res["per_period"] == pytest.approx(per.round(4).to_dict())
+        assert res["every_period"] == pytest.approx(per.prod(), abs=1e-4)
+        assert set(res["spread"]) == set(per.index) and all(v > 0 for v in res["spread"].values())
     path = write_backtest(first, tmp_path / "bt.json", {"machine": "test"})
     body = load_backtest(path)
     assert body["choice"] == first.choice and len(body["table"]) == len(first.table) and body["machine"] == "test"
+    assert body["resolution"] == first.resolution
     first.seconds = second.seconds = {}  # wall-clock times are the one thing allowed to differ
     again = write_backtest(second, tmp_path / "b.json").read_bytes()
     assert again == write_backtest(first, tmp_path / "a.json").read_bytes()  # the same file, byte for byte
@@ -238,3 +251,54 @@ def test_a_bad_backtest_file_is_a_clear_error(tmp_path):
             load_backtest(tmp_path / "z.json")
     with pytest.raises(DataError, match="cannot read the backtest file"):
         load_backtest(tmp_path / "missing.json")
+
+
+def test_calibrated_resolution_is_the_exact_poisson_binomial_chance():
+    from scipy.stats import binom
+
+    # equal probabilities: the labeled count is binomial
+    p = np.full(180, 0.15)
+    sd, chance = calibrated_resolution(p, 0.03)
+    counts = np.arange(181)
+    assert chance == pytest.approx(binom.pmf(counts[np.abs(counts / 180 - 0.15) <= 0.03 + 1e-12], 180, 0.15).sum())
+    assert sd == pytest.approx(math.sqrt(0.15 * 0.85 / 180))
+    # two fair coins: share 0, 1/2 or 1 with 1/4, 1/2, 1/4; only 1/2 is within 0.2 of the mean
+    assert calibrated_resolution(np.array([0.5, 0.5]), 0.2) == pytest.approx((math.sqrt(0.5) / 2, 0.5))
+    # sharp probabilities leave no noise; NaN (no score) is left out; no rows, no figure
+    assert calibrated_resolution(np.array([0.0, 1.0, 1.0, np.nan]), 0.0) == pytest.approx((0.0, 1.0))
+    assert all(math.isnan(v) for v in calibrated_resolution(np.array([]), 0.03))
+    # mixed probabilities against a simulation of the same model
+    rng = np.random.default_rng(0)
+    q = rng.uniform(0, 0.6, 200)
+    draws = (rng.random((20000, 200)) < q).mean(axis=1)
+    _, exact = calibrated_resolution(q, 0.03)
+    assert exact == pytest.approx(np.mean(np.abs(draws - q.mean()) <= 0.03), abs=0.01)
+    # more titles, finer check
+    assert calibrated_resolution(np.full(500, 0.15), 0.03)[1] > chance
+
+
+def test_resolution_multiplies_the_periods_and_skips_old_tables():
+    table = pd.DataFrame(
+        {
+            "model": ["period"] * 4 + ["shipped"],
+            "category": ["trivial"] * 5,
+            "period": ["2023H1", "2023H1", "2023H2", "2023H2", "2023H2"],
+            "calibrated_chance": [0.8, 0.6, 0.5, 0.5, 0.01],
+        }
+    )
+    res = resolution(table, ("trivial", "celebrity_hype"))
+    assert res == {"trivial": {"per_period": {"2023H1": 0.7, "2023H2": 0.5}, "every_period": 0.35}}
+    assert resolution(table.drop(columns="calibrated_chance"), ("trivial",)) == {}
+
+
+def test_calibration_spread_tells_right_from_blunt_and_overconfident_probabilities():
+    rng = np.random.default_rng(1)
+    truth = rng.choice([0.02, 0.9], 5000, p=[0.8, 0.2])
+    y = (rng.random(5000) < truth).astype(float)
+    assert calibration_spread(y, truth) == pytest.approx(1.0, abs=0.1)  # each probability right
+    blunt = 0.5 * truth + 0.5 * truth.mean()  # same mean, less sharp
+    assert calibration_spread(y, blunt) < 0.8
+    sharp = np.clip(np.where(truth > 0.5, 0.999, 0.001), 0, 1)  # same ranking, far too sure
+    assert calibration_spread(y, sharp) > 5
+    assert math.isnan(calibration_spread(np.array([1.0, 0.0]), np.array([1.0, 0.0])))  # no variance claimed
+    assert calibration_spread(np.array([1.0, np.nan]), np.array([0.5, 0.5])) == pytest.approx(1.0)
