@@ -336,8 +336,7 @@ def period_records(period: Period, fitted: tuple[MultiCategoryClassifier, str, i
         if not classifier.trained_[j]:
             continue
         part = fits.subset([j])
-        target = TARGETS.get(taxonomy[key].group, TARGETS["low-value"])
-        sd, chance = calibrated_resolution(proba[:, j], target)
+        sd, chance = calibrated_resolution(proba[:, j], target_of(taxonomy[key].group))
         spread = calibration_spread(rows[key].to_numpy(dtype=float), proba[:, j])
         for name in ESTIMATORS:
             used = estimator_plan(name, part)[0]
@@ -347,6 +346,11 @@ def period_records(period: Period, fitted: tuple[MultiCategoryClassifier, str, i
             extra = {"seed": seed, "calibrated_sd": sd, "calibrated_chance": chance, "calibration_spread": spread}
             records.append(record | extra)
     return records
+
+
+def target_of(group: str) -> float:
+    """The abs error a share of a category in `group` may have (TARGETS; low-value's for any other group)."""
+    return TARGETS.get(group, TARGETS["low-value"])
 
 
 def calibration_spread(labels: np.ndarray, proba: np.ndarray) -> float:
@@ -407,9 +411,7 @@ def _record(period: Period, key: str, taxonomy: Taxonomy, how: tuple[str, str, s
         "labeled_positives": int(labels.sum()),
         "rows": len(labels),
         "abs_error": error,
-        "within_target": bool(error <= TARGETS.get(group, TARGETS["low-value"]) + 1e-12)
-        if np.isfinite(error)
-        else None,
+        "within_target": bool(error <= target_of(group) + 1e-12) if np.isfinite(error) else None,
     }
 
 
@@ -584,7 +586,6 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         max_abs_error=("abs_error", "max"),
         seeds=("abs_error", "size"),
         seeds_within=("within_target", lambda w: int(sum(bool(x) for x in w if x is not None and x == x))),
-        **({"calibrated_chance": ("calibrated_chance", "mean")} if "calibrated_chance" in rows else {}),
     )
     return out.reset_index()
 
