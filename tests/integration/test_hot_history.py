@@ -45,5 +45,19 @@ def test_weak_rows_respect_the_date_and_leave_labeled_titles_out(data_dir):
     assert (first_day.loc[evaluated.texts] < pd.Timestamp(spec.before)).all()
     keys = load_taxonomy().keys
     known = ~np.isnan(evaluated.Y)
-    assert set(np.flatnonzero(known.any(axis=0))) == {keys.index("celebrity_hype"), keys.index("trivial")}
+    configured = {keys.index(k) for k in ("celebrity_hype", "trivial", "superstition")}
+    assert set(np.flatnonzero(known.any(axis=0))) == configured
     assert evaluated.weight == 0.3 and evaluated.kind == "title"
+
+
+def test_horoscope_tags_are_superstition_positives_and_the_rest_negatives(data_dir):
+    spec = load_config().data.weak_labels
+    config = TrainConfig.model_validate(
+        {"data": {"corpora": ["weibo_trending_labeled"], "weak_labels": spec.model_dump(mode="json")}}
+    )
+    released, _ = weak_rows(config, data_dir, assemble_run(config, data_dir), release=True)
+    history = read_hot_history(data_dir).dropna(subset=["tag"])
+    tag = history.groupby("title")["tag"].agg(lambda t: t.value_counts().index[0]).loc[released.texts]
+    y = released.Y[:, load_taxonomy().keys.index("superstition")]
+    assert (y[(tag == "星座").to_numpy()] == 1).all() and (y[(tag != "星座").to_numpy()] == 0).all()
+    assert 50 < int((y == 1).sum()) < 200  # a rare tag: a few dozen distinct titles, not a flood
