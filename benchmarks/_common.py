@@ -90,6 +90,13 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
         print(f"  {k:<{width}}  {fmt(v)}")
 
 
+def print_markdown_table(title: str, header: list[str], rows: list[list]) -> None:
+    """A Markdown table under a title line, cells as str()."""
+    print(f"\n{title}\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row) + " |")
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 

@@ -14,7 +14,7 @@ are few and hand-written, so read them as a CheckList for one failure the issue 
 
 from __future__ import annotations
 
-from _common import parser, write_json
+from _common import parser, print_markdown_table, write_json
 
 from qinglang.data.taxonomy import TITLE
 from qinglang.models.registry import load_bundle
@@ -99,37 +99,40 @@ PROBES: list[tuple[str, str, bool, list[str]]] = [
 ]
 
 
-def score(clf, keys: list[str], key: str, titles: list[str]) -> tuple[list[float], dict[str, list[bool]]]:
-    proba = clf.predict_proba(titles, TITLE)
-    j = keys.index(key)
-    flags = {
-        p: [bool(f) for f in clf.flags(proba, p, TITLE)[:, j]] for p in ("review", "balanced") if p in clf.profiles_
-    }
-    return [float(v) for v in proba[:, j]], flags
+PROFILES = ("review", "balanced")
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
     bundle = load_bundle(args.model)
     clf, keys = bundle.classifier, bundle.taxonomy.keys
-    out = []
-    for group, key, applies, titles in PROBES:
-        probs, flags = score(clf, keys, key, titles)
-        print(f"\n{key}, {group}: {'should apply' if applies else 'should NOT apply'}")
-        print("| title | p | " + " | ".join(flags) + " |\n|---|---|" + "---|" * len(flags))
-        for i, title in enumerate(titles):
-            print(f"| {title} | {probs[i]:.2f} | " + " | ".join("x" if f[i] else "" for f in flags.values()) + " |")
+    titles = [t for *_, group_titles in PROBES for t in group_titles]
+    proba = clf.predict_proba(titles, TITLE)
+    flags = {p: clf.flags(proba, p, TITLE) for p in PROFILES if p in clf.profiles_}
+    out, start = [], 0
+    for group, key, applies, group_titles in PROBES:
+        rows, j = slice(start, start + len(group_titles)), keys.index(key)
+        start = rows.stop
+        probs = proba[rows, j].tolist()
+        flagged = {p: f[rows, j] for p, f in flags.items()}
+        print_markdown_table(
+            f"{key}, {group}: {'should apply' if applies else 'should NOT apply'}",
+            ["title", "p", *flagged],
+            [
+                [t, f"{v:.2f}", *("x" if f[i] else "" for f in flagged.values())]
+                for i, (t, v) in enumerate(zip(group_titles, probs, strict=True))
+            ],
+        )
+        shares = {p: float(f.mean()) for p, f in flagged.items()}
         worst = min(probs) if applies else max(probs)
-        shares = {p: sum(f) / len(titles) for p, f in flags.items()}
         print(
             f"mean p {sum(probs) / len(probs):.2f}, worst {worst:.2f}; flagged: "
             + ", ".join(f"{p} {n:.0%}" for p, n in shares.items())
         )
         out.append(
-            {"group": group, "category": key, "applies": applies, "titles": titles, "p": probs, "flagged": shares}
+            {"group": group, "category": key, "applies": applies, "titles": group_titles, "p": probs, "flagged": shares}
         )
-    if args.json:
-        write_json(args.json, {"probes": out})
+    write_json(args.json, {"probes": out})
 
 
 if __name__ == "__main__":

@@ -16,19 +16,13 @@ import sys
 
 import numpy as np
 import pandas as pd
-from _common import parser, write_json
+from _common import parser, print_markdown_table, write_json
 from sklearn.metrics import average_precision_score
 
 from qinglang.data.taxonomy import TITLE
 from qinglang.models.registry import load_bundle
 
 TARGETS = {"auto": 1 / 500, "balanced": 1 / 100}  # harmful false flags per title, at most
-
-
-def print_table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n{title}\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(v) for v in row) + " |")
 
 
 def dev_rows(data_dir) -> pd.DataFrame:
@@ -78,7 +72,7 @@ def main() -> None:
         target = TARGETS.get(profile)
         verdict = "–" if target is None else ("met" if false / len(rows) <= target else "NOT met")
         table.append([profile, false, f"{100 * false / len(rows):.2f}", f"{recall:.2f} of {n_sup}", verdict])
-    print_table(
+    print_markdown_table(
         f"{len(rows)} uniform dev titles, harmful flags not labeled harmful",
         ["profile", "false flags", "per 100 titles", "superstition recall (all dev rows)", "target"],
         table,
@@ -90,7 +84,7 @@ def main() -> None:
         out["mean_probability"][k] = {"mean": mean, "labeled": share}
         ok = "–" if np.isnan(mean) else ("met" if abs(mean - share) <= 0.01 else "NOT met")
         rows_mean.append([k, f"{100 * mean:.2f}%", f"{100 * share:.2f}%", ok])
-    print_table(
+    print_markdown_table(
         "mean probability vs labeled share (within 1 point)", ["category", "mean", "labeled", "target"], rows_mean
     )
     for k in ("celebrity_hype", "trivial"):

@@ -29,11 +29,17 @@ def test_a_bad_day_is_an_error_naming_the_row(tmp_path):
         read_hot_history(tmp_path)
 
 
-def test_weak_rows_respect_the_date_and_leave_labeled_titles_out(data_dir):
+def default_weak_labels_config() -> TrainConfig:
+    """The default config's weak labels on the labeled trending titles alone."""
     spec = load_config().data.weak_labels
-    config = TrainConfig.model_validate(
+    return TrainConfig.model_validate(
         {"data": {"corpora": ["weibo_trending_labeled"], "weak_labels": spec.model_dump(mode="json")}}
     )
+
+
+def test_weak_rows_respect_the_date_and_leave_labeled_titles_out(data_dir):
+    spec = load_config().data.weak_labels
+    config = default_weak_labels_config()
     data = assemble_run(config, data_dir)
     evaluated, _ = weak_rows(config, data_dir, data, release=False)
     released, entry = weak_rows(config, data_dir, data, release=True)
@@ -51,10 +57,7 @@ def test_weak_rows_respect_the_date_and_leave_labeled_titles_out(data_dir):
 
 
 def test_horoscope_tags_are_superstition_positives_and_the_rest_negatives(data_dir):
-    spec = load_config().data.weak_labels
-    config = TrainConfig.model_validate(
-        {"data": {"corpora": ["weibo_trending_labeled"], "weak_labels": spec.model_dump(mode="json")}}
-    )
+    config = default_weak_labels_config()
     released, _ = weak_rows(config, data_dir, assemble_run(config, data_dir), release=True)
     history = read_hot_history(data_dir).dropna(subset=["tag"])
     tag = history.groupby("title")["tag"].agg(lambda t: t.value_counts().index[0]).loc[released.texts]
