@@ -6,15 +6,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test lint format setup browser ui bench report clean
+.PHONY: train test lint format setup lock browser ui bench report clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to one tested set of versions, the one CI and the benchmarks run
+# (a scikit-learn, numpy or scipy release can move fitted models and their metrics in the last digits).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,spark]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Re-pin constraints.txt to what pyproject.toml's ranges resolve to today, in a scratch venv;
+# then `make test` and the benchmarks whose figures the docs quote.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,spark]'
+	{ head -n 2 constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 train: $(STAMP)
 	$(VENV)/bin/qinglang train --out runs/latest $(ARGS)
