@@ -66,16 +66,15 @@ def machine() -> dict:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count()
-    from qinglang.training.tracking import environment  # here: numpy stays unimported at module level
+    from qinglang.training.tracking import package_versions  # here: numpy stays unimported at module level
 
-    versions = {k.removeprefix("version."): v for k, v in environment().items() if k.startswith("version.")}
     return {
         "host": platform.node(),
         "python": platform.python_version(),
         "cpus_available": cpus,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         # fitted models and their figures move with these (constraints.txt pins them)
-        "packages": versions,
+        "packages": package_versions(),
     }
 
 

@@ -28,14 +28,20 @@ def git_state(start: Path | None = None) -> dict[str, str]:
     return {"git_commit": commit, "git_dirty": str(dirty).lower()}
 
 
-def environment() -> dict[str, str]:
-    env = {"python": sys.version.split()[0], "platform": platform.platform()}
+def package_versions() -> dict[str, str]:
+    """Installed version of each TRACKED_PACKAGES entry ("not installed" when missing)."""
+    versions = {}
     for name in TRACKED_PACKAGES:
         try:
-            env[f"version.{name}"] = metadata.version(name)
+            versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            env[f"version.{name}"] = "not installed"
-    return env
+            versions[name] = "not installed"
+    return versions
+
+
+def environment() -> dict[str, str]:
+    env = {"python": sys.version.split()[0], "platform": platform.platform()}
+    return env | {f"version.{name}": v for name, v in package_versions().items()}
 
 
 def runtime_requirements() -> list[str]:
