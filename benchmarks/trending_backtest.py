@@ -46,11 +46,15 @@ Variants (all fitted on the same labeled rows):
                     pre-period hot-history titles predicting the weak label); falls back to
                     char13_C16 before 2024H2 like hot_weak
   hot_tag_only      the tag model alone, no labeled title at all (2024H2 only)
+  multinomial_C16   one three-way LogisticRegression (celebrity_hype / trivial / neither;
+                    C=16, balanced, lbfgs) on the baseline features: no labeled title is
+                    both, so the two categories are one choice; each category's score is
+                    its class probability
 
 Reports per-period and pooled AP (sklearn average_precision_score), the mean of the
 per-period APs, paired bootstrap 95% intervals (evaluated titles resampled, seed 0) of
 AP(variant) - AP(baseline), pooled and on 2024H2 alone, the product against char13_C16
-and hot_weak on the same resamples, hot_weak with the product's text settings one at a
+and hot_weak and multinomial_C16 against char13_C16 on the same resamples, hot_weak with the product's text settings one at a
 time, and a learning curve on 2024H2.
 
     .venv/bin/python benchmarks/trending_backtest.py --json runs/trending-backtest.json
@@ -117,6 +121,7 @@ VARIANTS = (
     "hot_weak",
     "hot_stack",
     "hot_tag_only",
+    "multinomial_C16",
 )
 BUILT_ON = {
     "product_noweak": ("product",),
@@ -126,12 +131,19 @@ BUILT_ON = {
     "hot_weak": ("char13_C16",),
     "hot_stack": ("char13_C16",),
     "hot_tag_only": ("hot_stack",),
+    "multinomial_C16": ("char13_C16",),
 }
 COMES_WITH = {"product": "product_noweak", "hot_stack": "hot_tag_only"}  # out of the same fits
 PROJECT_VARIANTS = ("project_prev", "blend_prob", "blend_rank", "rank_C16_prev")
 FALLBACK_VARIANTS = ("hot_weak", "hot_stack")  # char13_C16 where no hot-history row precedes the period
-# The product against these references on the same bootstrap resamples.
-PRODUCT_REFERENCES = ("char13_C16", "hot_weak")
+# (variant, reference) pairs compared on the same bootstrap resamples, where both ran
+# (product_noweak: 2024H2 only).
+COMPARISONS = (
+    ("product", "char13_C16"),
+    ("product", "hot_weak"),
+    ("product_noweak", "char13_C16"),
+    ("multinomial_C16", "char13_C16"),
+)
 
 
 def default_data_dir() -> Path:
@@ -238,6 +250,19 @@ def char_scores(
             for k in CATEGORIES
         ]
     )
+
+
+def multinomial_scores(fit: pd.DataFrame, eval_texts, C: float = STRONG_C) -> np.ndarray:
+    """(n_eval, 2) class probabilities of one three-way logistic regression (celebrity_hype /
+    trivial / neither) on the char features; the two labels must never meet on a title."""
+    both = (fit[CATEGORIES[0]] == 1) & (fit[CATEGORIES[1]] == 1)
+    if both.any():
+        raise ValueError(f"{int(both.sum())} fitted titles carry both {CATEGORIES}: no three-way choice")
+    target = np.select([fit[CATEGORIES[0]] == 1, fit[CATEGORIES[1]] == 1], [1, 2], 0)
+    vec = char_vectorizer()
+    X, Xe = vec.fit_transform(list(fit["text"])), vec.transform(list(eval_texts))
+    lr = LogisticRegression(C=C, class_weight="balanced", max_iter=3000, random_state=0).fit(X, target)
+    return lr.predict_proba(Xe)[:, [1, 2]]
 
 
 def ranks(scores: np.ndarray) -> np.ndarray:
@@ -685,7 +710,7 @@ def print_tables(result: dict) -> None:
 def print_product_comparisons(rows: list[dict]) -> None:
     if not rows:
         return
-    print("\n## product against char13_C16 and hot_weak (product_noweak: 2024H2), same resamples\n")
+    print("\n## variants against their references (product_noweak: 2024H2 only), same resamples\n")
     header = ["variant", "reference"]
     for key in CATEGORIES:
         header += [f"{key} Δ pooled", "95% CI", "Δ mean of periods", "95% CI", "Δ 2024H2", "95% CI", "P(Δ>0) 2024H2"]
@@ -832,16 +857,16 @@ def run_period(df, period: Period, hot, args, choices: dict, needed: set[str], i
         s["hot_stack"] = s["char13_C16"] if stacked is None else stacked
         if tag_only is not None:
             s["hot_tag_only"] = tag_only
+    if "multinomial_C16" in needed:
+        s["multinomial_C16"] = multinomial_scores(period.fit, ev)
     return s
 
 
 def product_comparisons(y_all, pooled_scores, groups, y_last, last_scores, args) -> list[dict]:
-    """product against each of PRODUCT_REFERENCES that ran, and product_noweak (2024H2 only)
-    against char13_C16, the same recipe on the plain char features, on the same bootstrap
-    resamples as the tables against the baseline."""
+    """Each of COMPARISONS whose two variants ran (product_noweak: 2024H2 only), on the same
+    bootstrap resamples as the tables against the baseline."""
     out = []
-    pairs = [("product", ref) for ref in PRODUCT_REFERENCES] + [("product_noweak", "char13_C16")]
-    for v, ref in pairs:
+    for v, ref in COMPARISONS:
         if v not in last_scores or ref not in last_scores:
             continue
         row = {"variant": v, "reference": ref, "pooled": None}
