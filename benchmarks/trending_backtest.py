@@ -53,9 +53,10 @@ Variants (all fitted on the same labeled rows):
 
 Reports per-period and pooled AP (sklearn average_precision_score), the mean of the
 per-period APs, paired bootstrap 95% intervals (evaluated titles resampled, seed 0) of
-AP(variant) - AP(baseline), pooled and on 2024H2 alone, the product against char13_C16
-and hot_weak and multinomial_C16 against char13_C16 on the same resamples, hot_weak with the product's text settings one at a
-time, and a learning curve on 2024H2.
+AP(variant) - AP(baseline), pooled and on 2024H2 alone, the pairs of COMPARISONS (the
+product against char13_C16 and hot_weak, multinomial_C16 against char13_C16) on the same
+resamples, hot_weak with the product's text settings one at a time, and a learning curve
+on 2024H2.
 
     .venv/bin/python benchmarks/trending_backtest.py --json runs/trending-backtest.json
 
@@ -703,11 +704,11 @@ def print_tables(result: dict) -> None:
                     row += [signed(b["mean_delta"]), interval(b["mean_ci"])]
             rows.append(row)
         print(md_table(header, rows))
-    print_product_comparisons(result["product_vs"])
+    print_reference_comparisons(result["product_vs"])
     print_checks(result, periods)
 
 
-def print_product_comparisons(rows: list[dict]) -> None:
+def print_reference_comparisons(rows: list[dict]) -> None:
     if not rows:
         return
     print("\n## variants against their references (product_noweak: 2024H2 only), same resamples\n")
@@ -862,7 +863,7 @@ def run_period(df, period: Period, hot, args, choices: dict, needed: set[str], i
     return s
 
 
-def product_comparisons(y_all, pooled_scores, groups, y_last, last_scores, args) -> list[dict]:
+def reference_comparisons(y_all, pooled_scores, groups, y_last, last_scores, args) -> list[dict]:
     """Each of COMPARISONS whose two variants ran (product_noweak: 2024H2 only), on the same
     bootstrap resamples as the tables against the baseline."""
     out = []
@@ -957,7 +958,7 @@ def main() -> None:
     boot_pooled = paired_bootstrap(y_all, pooled_scores, groups, args.bootstrap, args.seed)
     y_last, last_scores = scores_by_period[names[-1]]
     boot_last = paired_bootstrap(y_last, last_scores, np.zeros(len(y_last)), args.bootstrap, args.seed)
-    comparisons = product_comparisons(y_all, pooled_scores, groups, y_last, last_scores, args)
+    comparisons = reference_comparisons(y_all, pooled_scores, groups, y_last, last_scores, args)
     lc = learning_curve(df, hot, args.lc_repeats, args.seed) if full and not args.no_learning_curve else []
     sweep = c_sweep(periods) if full else []
     sensitivity = hot_weight_sensitivity(df, hot) if full else {}
