@@ -16,7 +16,6 @@ Seconds; the backtest itself takes about 40 minutes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from _common import parser, print_markdown_table, write_json
@@ -54,7 +53,9 @@ def main() -> None:
     args = p.parse_args()
     import pandas as pd
 
-    table = pd.DataFrame(json.loads(args.backtest.read_text())["table"])
+    from qinglang.trending.backtest import load_backtest
+
+    table = pd.DataFrame(load_backtest(args.backtest)["table"])
     figures = {}
     for category in args.categories:
         errors = mixture_errors(table, category)

@@ -132,7 +132,7 @@ BUILT_ON = {
     "hot_weak": ("char13_C16",),
     "hot_stack": ("char13_C16",),
     "hot_tag_only": ("hot_stack",),
-    "multinomial_C16": ("char13_C16",),
+    "multinomial_C16": ("char13_C16",),  # not built on it: its reference in COMPARISONS
 }
 COMES_WITH = {"product": "product_noweak", "hot_stack": "hot_tag_only"}  # out of the same fits
 PROJECT_VARIANTS = ("project_prev", "blend_prob", "blend_rank", "rank_C16_prev")
